@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run   - set up, generate demo exports, run the whole pipeline
+#   make test  - set up (incl. test-only system packages) and run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+export CRM_PULSE_LANDING_DIR ?= data/landing
+export CRM_PULSE_WAREHOUSE_DIR ?= data/warehouse
+
+.PHONY: install run demo test test-deps dev docs bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . >/dev/null
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/crm-pulse demo --out $(CRM_PULSE_LANDING_DIR)
+
+run: demo
+	$(BIN)/crm-pulse run
+
+test-deps: install
+
+test: test-deps
+	$(BIN)/pytest -q
+
+dev: install
+	$(BIN)/dagster dev -m orchestration.definitions
+
+docs: install
+	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html (or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,335 @@
+"""Land export files of one entity in the raw layer, enforcing its contract.
+
+For every export file: read it in bounded batches, map headers onto canonical names, parse values
+(dates, money, enums ...), validate with the entity's Pandera schema, write good rows to
+``raw/<source>/<entity>/<export date>__<file>.parquet`` with lineage columns, and failing rows to
+the quarantine with the rule they broke. Rows read = rows loaded + rows quarantined, per file.
+
+A file already loaded with the same content is skipped; a changed file replaces its earlier load.
+A file-level problem raises :class:`FileProblem`; nothing of that entity's load is then kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+import pyarrow.parquet as pq
+
+from data_contracts.contract import Contract, contracts
+from data_contracts.landing import LandingFile
+from data_contracts.privacy import mask_value
+from data_contracts.readers import FileProblem, iter_batches
+
+QUARANTINE_SCHEMA = pl.Schema({
+    "_load_id": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(), "row_number": pl.Int64(),
+    "column": pl.Utf8(), "rule": pl.Utf8(), "original_value": pl.Utf8(), "quarantined_at": pl.Datetime("us"),
+})
+LOAD_LOG_SCHEMA = pl.Schema({
+    "load_id": pl.Utf8(), "source": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(),
+    "export_date": pl.Date(), "sha256": pl.Utf8(), "size_bytes": pl.Int64(), "rows_read": pl.Int64(),
+    "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(), "unknown_columns": pl.Utf8(),
+    "notes": pl.Utf8(), "supersedes_load_id": pl.Utf8(), "loaded_at": pl.Datetime("us"),
+})
+
+
+@dataclass
+class FileLoad:
+    """What happened to one export file in one load."""
+
+    load_id: str
+    source: str
+    entity: str
+    source_file: str
+    export_date: dt.date
+    sha256: str
+    size_bytes: int
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    supersedes_load_id: str | None = None
+    loaded_at: dt.datetime | None = None
+
+    def record(self) -> dict:
+        row = asdict(self)
+        row["unknown_columns"] = json.dumps(self.unknown_columns, ensure_ascii=False)
+        row["notes"] = json.dumps(self.notes, ensure_ascii=False)
+        return row
+
+
+@dataclass
+class IngestResult:
+    """Outcome of ingesting one entity."""
+
+    entity: str
+    loaded: list[FileLoad]
+    skipped: list[str]  # files unchanged since their last load
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {
+            "files_loaded": len(self.loaded),
+            "files_skipped": len(self.skipped),
+            "rows_read": sum(f.rows_read for f in self.loaded),
+            "rows_loaded": sum(f.rows_loaded for f in self.loaded),
+            "rows_quarantined": sum(f.rows_quarantined for f in self.loaded),
+        }
+
+
+class RawLayout:
+    """Paths of the raw layer under ``<warehouse>/raw``."""
+
+    def __init__(self, raw_dir: Path):
+        self.root = Path(raw_dir)
+
+    def entity_dir(self, contract: Contract) -> Path:
+        return self.root / contract.source / contract.entity
+
+    def data_file(self, contract: Contract, f: LandingFile) -> Path:
+        return self.entity_dir(contract) / f"{f.export_date.isoformat()}__{f.path.name}.parquet"
+
+    def quarantine_file(self, contract: Contract, f: LandingFile) -> Path:
+        return self.root / "_quarantine" / contract.entity / f"{f.export_date.isoformat()}__{f.path.name}.parquet"
+
+    def schema_file(self, contract: Contract) -> Path:
+        """Empty, typed file so every entity's glob matches even before its first export."""
+        return self.entity_dir(contract) / "_schema.parquet"
+
+    def load_log(self, entity: str) -> Path:
+        return self.root / "_loads" / f"{entity}.parquet"
+
+    def read_load_log(self, entity: str) -> pl.DataFrame:
+        path = self.load_log(entity)
+        return pl.read_parquet(path) if path.exists() else LOAD_LOG_SCHEMA.to_frame()
+
+
+def ingest_entity(
+    entity: str,
+    files: list[LandingFile],
+    raw_dir: Path,
+    load_id: str,
+    loaded_at: dt.datetime,
+    batch_rows: int = 200_000,
+    full_refresh: bool = False,
+) -> IngestResult:
+    """Land all new or changed export files of ``entity``; all or nothing."""
+    contract = contracts()[entity]
+    layout = RawLayout(raw_dir)
+    if full_refresh:
+        shutil.rmtree(layout.entity_dir(contract), ignore_errors=True)
+        shutil.rmtree(layout.root / "_quarantine" / entity, ignore_errors=True)
+        layout.load_log(entity).unlink(missing_ok=True)
+    log = layout.read_load_log(entity)
+    latest = {r["source_file"]: r for r in log.sort("loaded_at").iter_rows(named=True)}
+
+    staging = layout.root / "_tmp" / f"{entity}-{load_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    loads: list[FileLoad] = []
+    skipped: list[str] = []
+    try:
+        for f in files:
+            sha = f.sha256()
+            previous = latest.get(f.relative)
+            if previous and previous["sha256"] == sha and layout.data_file(contract, f).exists():
+                skipped.append(f.relative)
+                continue
+            load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha,
+                            f.path.stat().st_size, loaded_at=loaded_at,
+                            supersedes_load_id=previous["load_id"] if previous else None)
+            _load_file(contract, f, load, staging, batch_rows)
+            loads.append(load)
+        _commit(contract, layout, staging, files, loads, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return IngestResult(entity, loads, skipped)
+
+
+def _commit(contract, layout, staging, files, loads, log) -> None:
+    """Move the staged files into place and append the load log (after every file succeeded)."""
+    by_relative = {f.relative: f for f in files}
+    layout.entity_dir(contract).mkdir(parents=True, exist_ok=True)
+    if not layout.schema_file(contract).exists():
+        pq.write_table(contract.arrow_schema().to_frame().to_arrow(), layout.schema_file(contract))
+    for load in loads:
+        f = by_relative[load.source_file]
+        for kind, target in (("data", layout.data_file(contract, f)), ("quarantine", layout.quarantine_file(contract, f))):
+            staged = staging / kind / target.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if staged.exists():
+                staged.replace(target)
+            else:
+                target.unlink(missing_ok=True)
+    if loads:
+        new = pl.DataFrame([l.record() for l in loads], schema=LOAD_LOG_SCHEMA)
+        path = layout.load_log(contract.entity)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        pl.concat([log, new]).write_parquet(tmp)
+        tmp.replace(path)
+
+
+def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path, batch_rows: int) -> None:
+    data_writer = quarantine_writer = None
+    seen_keys = pl.DataFrame(schema={k: pl.Utf8() for k in contract.key})
+    (staging / "data").mkdir(exist_ok=True)
+    (staging / "quarantine").mkdir(exist_ok=True)
+    name = f"{f.export_date.isoformat()}__{f.path.name}.parquet"
+    try:
+        for batch in iter_batches(f.path, batch_rows=batch_rows, display_name=f.relative):
+            load.notes.extend(batch.notes)
+            mapping, unknown = contract.map_headers(batch.header)
+            _check_columns(contract, f, batch.header, mapping)
+            for header in unknown:
+                if header not in load.unknown_columns:
+                    load.unknown_columns.append(header)
+            good, failures = _validate_batch(contract, f, batch.frame, mapping, seen_keys)
+            seen_keys = pl.concat([seen_keys, good.select(contract.key).cast(pl.Utf8)])
+            load.rows_read += batch.frame.height
+            load.rows_loaded += good.height
+            load.rows_quarantined += failures["row_number"].n_unique()
+            if good.height:
+                table = _with_lineage(good, contract, f, load).to_arrow()
+                data_writer = data_writer or pq.ParquetWriter(staging / "data" / name, table.schema)
+                data_writer.write_table(table)
+            if failures.height:
+                table = failures.with_columns(
+                    pl.lit(load.load_id).alias("_load_id"), pl.lit(contract.entity).alias("entity"),
+                    pl.lit(f.relative).alias("source_file"), pl.lit(load.loaded_at).alias("quarantined_at"),
+                ).select(QUARANTINE_SCHEMA.names()).cast(QUARANTINE_SCHEMA).to_arrow()
+                quarantine_writer = quarantine_writer or pq.ParquetWriter(staging / "quarantine" / name, table.schema)
+                quarantine_writer.write_table(table)
+    finally:
+        for writer in (data_writer, quarantine_writer):
+            if writer is not None:
+                writer.close()
+    if load.rows_read != load.rows_loaded + load.rows_quarantined:  # pragma: no cover - invariant
+        raise AssertionError(f"{f.relative}: rows read != loaded + quarantined")
+
+
+def _check_columns(contract: Contract, f: LandingFile, header: list[str], mapping: dict[str, str]) -> None:
+    """Missing required columns fail the file; say which entity the file looks like instead."""
+    missing = [c for c in contract.required if c not in mapping.values()]
+    if not missing:
+        return
+    hint = ""
+    for other in contracts().values():
+        if other.entity != contract.entity and set(other.required) <= set(other.map_headers(header)[0].values()):
+            hint = f" (its columns match a {other.entity} export: is it in the wrong place?)"
+            break
+    raise FileProblem(f.relative, "missing_column",
+                      f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity}{hint}")
+
+
+def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, mapping: dict[str, str],
+                    seen_keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split one batch into typed good rows and failure records (row, column, rule, original value)."""
+    raw = frame.select([pl.col(h).alias(c) for h, c in mapping.items()] + [pl.col("_row_number")])
+    raw = raw.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in contract.column_names if c not in raw.columns])
+    parsed = raw.select([c.parse(pl.col(c.name)).cast(c.dtype).alias(c.name) for c in contract.columns]
+                        + [pl.col("_row_number")])
+    export_end = dt.datetime.combine(f.export_date + dt.timedelta(days=1), dt.time())
+
+    failures: list[pl.DataFrame] = []
+
+    def add(column: str, rule: str, mask: pl.Series) -> None:
+        if mask.any():
+            failures.append(pl.DataFrame({
+                "row_number": raw["_row_number"].filter(mask), "column": column, "rule": rule,
+                "original_value": raw[column].filter(mask),
+            }, schema_overrides={"column": pl.Utf8, "rule": pl.Utf8}))
+
+    cleaned_present = raw.select([c.name for c in contract.columns]).select(pl.all().str.strip_chars().replace("", None).is_not_null())
+    for col in contract.columns:
+        present = cleaned_present[col.name]
+        if col.type != "str":
+            add(col.name, "allowed_values" if col.type == "enum" else f"parse_{col.type}",
+                present & parsed[col.name].is_null())
+        if col.required:
+            add(col.name, "required", ~present)
+        if col.not_after_export:
+            limit = f.export_date + dt.timedelta(days=1) if col.type == "date" else export_end
+            after = parsed[col.name] >= limit
+            add(col.name, "not_after_export_date", after.fill_null(False))
+
+    bad_rows = set()
+    for fr in failures:
+        bad_rows.update(fr["row_number"].to_list())
+    candidates = parsed.filter(~pl.col("_row_number").is_in(list(bad_rows)))
+    schema_failures = _pandera_failures(contract, candidates.drop("_row_number"), candidates["_row_number"], raw)
+    if schema_failures.height:
+        failures.append(schema_failures)
+        candidates = candidates.filter(~pl.col("_row_number").is_in(schema_failures["row_number"].implode()))
+
+    keys = candidates.select([pl.col(k).cast(pl.Utf8) for k in contract.key])
+    duplicate = ~keys.select(pl.struct(contract.key).is_first_distinct()).to_series()
+    if seen_keys.height:
+        seen = seen_keys.unique().with_columns(pl.lit(True).alias("_seen"))
+        duplicate = duplicate | keys.join(seen, on=list(contract.key), how="left", nulls_equal=True,
+                                          maintain_order="left")["_seen"].fill_null(False)
+    if duplicate.any():
+        dup_rows = candidates["_row_number"].filter(duplicate)
+        failures.append(pl.DataFrame({
+            "row_number": dup_rows, "column": ",".join(contract.key), "rule": "key_unique_in_file",
+            "original_value": keys.filter(duplicate).select(pl.concat_str(pl.all(), separator="|")).to_series(),
+        }))
+        candidates = candidates.filter(~duplicate)
+
+    failure_frame = (pl.concat(failures, how="vertical_relaxed") if failures
+                     else pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
+                                               "original_value": pl.Utf8}))
+    pii = {c.name for c in contract.columns if c.pii}
+    if pii and failure_frame.height:
+        failure_frame = failure_frame.with_columns(
+            pl.when(pl.col("column").is_in(list(pii)))
+            .then(pl.col("original_value").map_elements(mask_value, return_dtype=pl.Utf8))
+            .otherwise(pl.col("original_value")).alias("original_value"))
+    return candidates, failure_frame.cast({"row_number": pl.Int64})
+
+
+def _pandera_failures(contract: Contract, frame: pl.DataFrame, row_numbers: pl.Series, raw: pl.DataFrame) -> pl.DataFrame:
+    """Rows breaking the Pandera schema (ranges, enums, cross-field rules) as failure records."""
+    empty = pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8})
+    if frame.height == 0:
+        return empty
+    try:
+        contract.pandera_schema.validate(frame, lazy=True)
+        return empty
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    rules = {r.name: r for r in contract.rules}
+    cases = cases.filter(pl.col("index").is_not_null())
+    if cases.height == 0:
+        raise FileProblem("", "schema", f"{contract.entity}: schema error without row: {err.failure_cases}")
+    records = []
+    raw_by_row = {}
+    for case in cases.iter_rows(named=True):
+        row_number = row_numbers[case["index"]]
+        check = str(case["check"])
+        column = case["column"] or (rules[check].column if check in rules else "")
+        if check == "not_nullable":
+            check = "required"
+        if not raw_by_row:
+            raw_by_row = {rn: i for i, rn in enumerate(raw["_row_number"].to_list())}
+        original = raw[column][raw_by_row[row_number]] if column in raw.columns else None
+        if check in rules:
+            rule = rules[check]
+            original = f"{rule.column}={raw[rule.column][raw_by_row[row_number]]}; {rule.gte}={raw[rule.gte][raw_by_row[row_number]]}"
+        records.append({"row_number": row_number, "column": column, "rule": check, "original_value": original})
+    return pl.DataFrame(records, schema=empty.schema)
+
+
+def _with_lineage(good: pl.DataFrame, contract: Contract, f: LandingFile, load: FileLoad) -> pl.DataFrame:
+    return good.with_columns(
+        pl.lit(f.relative).alias("_source_file"),
+        pl.lit(f.export_date).alias("_export_date"),
+        pl.lit(load.load_id).alias("_load_id"),
+        pl.lit(load.loaded_at).cast(pl.Datetime("us")).alias("_loaded_at"),
+    ).select(contract.arrow_schema().names()).cast(dict(contract.arrow_schema()))

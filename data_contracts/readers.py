@@ -1,0 +1,753 @@
+"""Streaming readers of real-world export files (CSV, XLSX, JSON, NDJSON).
+
+:func:`iter_batches` yields :class:`Batch` objects of at most ``batch_rows`` data rows whose values
+are all strings exactly as in the file (empty -> null), plus ``_row_number``: where a user finds the
+row. XLSX: the sheet row. CSV: the record number as Excel shows it (header = 1, blank lines count);
+it equals the line number unless an earlier quoted value spans lines. NDJSON: the line number. JSON
+array: the 1-based record index. Rows that are not data are skipped and reported in
+``Batch.notes``: fully blank rows, repeated header rows, totals rows (合计/总计/Total ...) and title
+rows above the header. Short CSV rows are padded with nulls (noted). A problem with the file as a
+whole raises :class:`FileProblem`.
+
+Memory stays bounded by the batch size: CSV is parsed by pyarrow's streaming reader, XLSX by
+openpyxl's read-only mode, JSON incrementally with the standard library.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import csv
+import datetime as dt
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ROW_NUMBER = "_row_number"
+ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
+TOTAL_LABELS = frozenset({"合计", "总计", "小计", "总合计", "共计", "total", "totals", "subtotal", "grandtotal", "sum"})
+_TOTAL_PREFIX = r"(?i)^(?:合|总|小|共|total|subtotal|sum|grand)"  # cheap pre-test for TOTAL_LABELS
+_CHUNK_BYTES = 1 << 20
+_CSV_BLOCK = 1 << 22  # pyarrow block (memory per step ~ a few blocks); one CSV record must fit in it
+_TITLE_LOOKAHEAD = 10  # rows searched for the header below a one-cell title row
+_LISTED = 10  # row numbers listed per note
+
+
+class FileProblem(Exception):
+    """A file that cannot be read as a whole; ``str(err)`` is one sentence naming the file.
+
+    ``problem`` codes: ``unreadable``, ``unsupported``, ``encoding``, ``empty``, ``bad_csv``,
+    ``bad_row``, ``bad_json`` (callers add their own, e.g. ``missing_column``).
+    """
+
+    def __init__(self, path: str | Path, problem: str, message: str | None = None):
+        self.path = str(path)
+        self.problem = problem
+        self.message = message or f"{path}: {problem}"
+        super().__init__(self.message)
+
+
+@dataclass
+class Batch:
+    """One batch of data rows of a file.
+
+    ``header``: the column names of ``frame`` (without ``_row_number``): the file's header cells,
+    trimmed and BOM-free; a blank header becomes ``column_<position>`` and a repeated one gets a
+    ``_2``, ``_3`` ... suffix (both noted). ``frame``: all columns ``pl.Utf8`` plus ``_row_number``
+    (``pl.Int64``). ``notes``: what was skipped or repaired since the previous batch.
+    """
+
+    header: list[str]
+    frame: pl.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+# --- encodings ------------------------------------------------------------------------------------
+
+def detect_encoding(path: str | Path, display_name: str | None = None) -> str:
+    """``'utf-8-sig'`` (BOM), ``'utf-8'`` or ``'gb18030'`` (a superset of GBK/GB2312).
+
+    Decodes the whole file strictly, streaming in 1 MiB chunks with an incremental decoder.
+    """
+    name = display_name or str(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise FileProblem(name, "encoding", f"{name}: the file is UTF-16 text, which is not supported "
+                                                    "(save it as CSV UTF-8)")
+            candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "gb18030"]
+            for encoding in candidates:
+                fh.seek(0)
+                decoder = codecs.getincrementaldecoder(encoding)("strict")
+                try:
+                    for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
+                        decoder.decode(chunk)
+                    decoder.decode(b"", final=True)
+                    return encoding
+                except UnicodeDecodeError:
+                    continue
+    except OSError as err:
+        raise _unreadable(name, err) from None
+    if candidates == ["utf-8-sig"]:
+        raise FileProblem(name, "encoding", f"{name}: the file starts with a UTF-8 byte-order mark "
+                                            "but is not valid UTF-8")
+    raise FileProblem(name, "encoding", f"{name}: cannot detect the text encoding (tried {', '.join(ENCODINGS)})")
+
+
+def _unreadable(name: str, err: Exception) -> FileProblem:
+    reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return FileProblem(name, "unreadable", f"{name}: cannot read the file ({reason})")
+
+
+# --- the public entry point -----------------------------------------------------------------------
+
+def iter_batches(path: str | Path, batch_rows: int = 200_000, display_name: str | None = None) -> Iterator[Batch]:
+    """Stream a CSV/XLSX/JSON/NDJSON export as batches of string columns (see the module doc).
+
+    Every batch but the last holds exactly ``batch_rows`` rows; a file with a header but no data
+    yields one empty batch. ``display_name`` (e.g. the landing-relative path) is used in messages.
+    """
+    path = Path(path)
+    name = display_name or str(path)
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be positive")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise _unreadable(name, err) from None
+    if path.is_dir():
+        raise FileProblem(name, "unreadable", f"{name}: cannot read the file (it is a directory)")
+    if size == 0:
+        raise FileProblem(name, "empty", f"{name}: the file is empty (0 bytes)")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        header, chunks, unit = _csv(path, name)
+    elif suffix in (".xlsx", ".xlsm"):
+        header, chunks, unit = _xlsx(path, name)
+    elif suffix in (".ndjson", ".jsonl"):
+        header, chunks, unit = _json(path, name, batch_rows, lines=True)
+    elif suffix == ".json":
+        header, chunks, unit = _json(path, name, batch_rows, lines=None)
+    else:
+        hint = " (save it as .xlsx)" if suffix == ".xls" else ""
+        raise FileProblem(name, "unsupported", f"{name}: unsupported file type '{suffix}'{hint}; "
+                                               "expected .csv, .xlsx, .json, .ndjson or .jsonl")
+    yield from _assemble(header, chunks, batch_rows, unit)
+
+
+# --- shared: header names, skip rules, batching ---------------------------------------------------
+
+@dataclass
+class _Chunk:
+    """Rows as read: columns ``c0..c{n-1}`` (Utf8) + ``_row_number``; ``skipped`` = (kind, row, label)."""
+
+    frame: pl.DataFrame
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).replace("\ufeff", "").strip()
+
+
+def _unique_header(cells: list[str]) -> tuple[list[str], list[str]]:
+    """Blank -> ``column_<n>``, repeats -> ``<name>_<k>``; returns (names, notes)."""
+    taken = {c for c in cells if c} | {ROW_NUMBER}
+    names: list[str] = []
+    notes: list[str] = []
+    for position, cell in enumerate(cells, start=1):
+        if not cell:
+            candidate, k = f"column_{position}", 2
+            while candidate in taken or candidate in names:
+                candidate, k = f"column_{position}_{k}", k + 1
+            notes.append(f"blank header in column {position} named '{candidate}'")
+        elif cell in names or cell == ROW_NUMBER:
+            k = 2
+            while f"{cell}_{k}" in taken or f"{cell}_{k}" in names:
+                k += 1
+            candidate = f"{cell}_{k}"
+            notes.append(f"repeated header '{cell}' in column {position} renamed to '{candidate}'")
+        else:
+            candidate = cell
+        names.append(candidate)
+    return names, notes
+
+
+def _header_position(rows: list[list[str]]) -> int | None:
+    """Index of the header among the first rows: the first non-blank row, unless it is a one-cell
+    title ("客户明细表") followed closely by a wider row."""
+    filled = [sum(1 for c in row if c) for row in rows]
+    first = next((i for i, n in enumerate(filled) if n), None)
+    if first is None or filled[first] > 1:
+        return first
+    wider = next((i for i in range(first + 1, min(len(rows), first + 1 + _TITLE_LOOKAHEAD)) if filled[i] > 1), None)
+    return wider if wider is not None else first
+
+
+def _skip_rows(chunk: _Chunk, header_cells: list[str], unit: str) -> _Chunk:
+    """Drop blank rows, repeated header rows and totals rows, recording them in ``chunk.skipped``.
+
+    A cheap test on the first column picks the candidate rows; only those get the full test.
+    """
+    frame = chunk.frame
+    n = len(header_cells)
+    if frame.height == 0 or n == 0:
+        return chunk
+    c0 = pl.col("c0").str.strip_chars()
+    candidate = (c0.is_null() | (c0 == "") | (c0 == header_cells[0]) | c0.str.contains(_TOTAL_PREFIX)).fill_null(True)
+    rows = frame.filter(candidate)
+    if rows.height == 0:
+        return chunk
+    stripped = [pl.col(f"c{i}").str.strip_chars() for i in range(n)]
+    blank = pl.all_horizontal([s.is_null() | (s == "") for s in stripped])
+    header = pl.all_horizontal([s.fill_null("") == h for s, h in zip(stripped, header_cells, strict=True)])
+    first = pl.coalesce([pl.when(s != "").then(s) for s in stripped])
+    total = first.str.replace_all(r"[\s:：]", "").str.to_lowercase().is_in(list(TOTAL_LABELS))
+    kind = (pl.when(blank).then(pl.lit("blank")).when(header).then(pl.lit("header"))
+            .when(total).then(pl.lit("total")))
+    skipped = (rows.select(kind.alias("kind"), pl.col(ROW_NUMBER), first.alias("first"))
+               .filter(pl.col("kind").is_not_null()))
+    if skipped.height == 0:
+        return chunk
+    chunk.skipped += [(k, r, f or "") for k, r, f in skipped.iter_rows()]
+    chunk.frame = frame.filter(~pl.col(ROW_NUMBER).is_in(skipped[ROW_NUMBER].implode()))
+    return chunk
+
+
+def _format_notes(skipped: list[tuple[str, int, str]], unit: str) -> list[str]:
+    """Human notes, one per kind: "skipped totals row (合计) at row 1002"."""
+    what = {"title": "title row", "blank": "blank " + unit, "header": "repeated header " + unit,
+            "total": "totals " + unit, "short": "short " + unit}
+    notes = []
+    for kind in ("title", "blank", "header", "total", "short"):
+        items = [(row, label) for k, row, label in skipped if k == kind]
+        if not items:
+            continue
+        rows = [row for row, _ in items]
+        listed = ", ".join(str(r) for r in rows[:_LISTED])
+        if len(rows) > _LISTED:
+            listed += f" ... ({len(rows)} in all)"
+        at = f"{unit} {listed}" if len(rows) == 1 else f"{unit}s {listed}"
+        noun = what[kind] if len(rows) == 1 else f"{len(rows)} {what[kind]}s"
+        if kind == "total":
+            labels = ", ".join(dict.fromkeys(label for _, label in items))
+            notes.append(f"skipped {noun} ({labels}) at {at}")
+        elif kind == "title":
+            notes.append(f"skipped title row '{items[0][1]}' above the header at {at}")
+        elif kind == "short":
+            notes.append(f"padded {noun} with empty cells (fewer fields than the header) at {at}")
+        else:
+            notes.append(f"skipped {noun} at {at}")
+    return notes
+
+
+def _assemble(header_cells: list[str], chunks: Iterator[_Chunk], batch_rows: int, unit: str) -> Iterator[Batch]:
+    """Apply the skip rules, rename ``c<i>`` to the header and re-cut into ``batch_rows`` batches.
+
+    A batch is only emitted once a later data row exists, so notes about rows after the last data
+    row still reach the caller (on the last batch).
+    """
+    names, header_notes = _unique_header(header_cells)
+    rename = {f"c{i}": name for i, name in enumerate(names)}
+    schema = {**{name: pl.Utf8 for name in names}, ROW_NUMBER: pl.Int64}
+    notes: list[str] = list(header_notes)
+    skipped: list[tuple[str, int, str]] = []
+    buffer: list[pl.DataFrame] = []
+    buffered = 0
+    for chunk in chunks:
+        chunk = _skip_rows(chunk, header_cells, unit)
+        skipped += chunk.skipped
+        notes += chunk.notes
+        if chunk.frame.height == 0:
+            continue
+        buffer.append(chunk.frame.rename(rename).select(list(schema)))
+        buffered += chunk.frame.height
+        while buffered > batch_rows:
+            frame = pl.concat(buffer, rechunk=False)
+            buffer, buffered = [frame.slice(batch_rows)], buffered - batch_rows
+            yield Batch(list(names), frame.slice(0, batch_rows).rechunk(), notes + _format_notes(skipped, unit))
+            notes, skipped = [], []
+    frame = pl.concat(buffer).rechunk() if buffer else pl.DataFrame(schema=schema)
+    yield Batch(list(names), frame, notes + _format_notes(skipped, unit))
+
+
+def _frame(columns: list[list[str | None]], numbers: list[int]) -> pl.DataFrame:
+    data = {f"c{i}": pl.Series(values, dtype=pl.Utf8) for i, values in enumerate(columns)}
+    data[ROW_NUMBER] = pl.Series(numbers, dtype=pl.Int64)
+    return pl.DataFrame(data)
+
+
+def _rows_to_chunk(rows: list[list[str | None]], numbers: list[int], width: int, **extra) -> _Chunk:
+    columns = [[row[i] if i < len(row) else None for row in rows] for i in range(width)]
+    return _Chunk(_frame(columns, numbers), **extra)
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The candidate occurring most often on the first line that has any (ties and default: comma)."""
+    for line in lines:
+        counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
+        best = max(counts, key=lambda d: counts[d])
+        if counts[best]:
+            return best if counts[best] > counts[","] else ","
+    return ","
+
+
+def _head_complete(head: list[list[Any]]) -> bool:
+    """Enough leading rows read to place the header (first non-blank row + title lookahead)."""
+    first = next((i for i, row in enumerate(head) if any(c not in (None, "") for c in row)), None)
+    return first is not None and len(head) - first > _TITLE_LOOKAHEAD
+
+
+def _csv(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
+    """Header via the csv module (first records only), data via pyarrow's streaming reader."""
+    encoding = detect_encoding(path, name)
+    head: list[list[str]] = []
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            delimiter = _sniff_delimiter([line for _, line in zip(range(50), fh, strict=False)])
+        with open(path, encoding=encoding, newline="") as fh:
+            for record in csv.reader(fh, delimiter=delimiter):
+                head.append([_cell(c) for c in record])
+                if _head_complete(head):
+                    break
+    except csv.Error as err:
+        raise FileProblem(name, "bad_csv", f"{name}: cannot parse the CSV header ({err})") from None
+    except OSError as err:
+        raise _unreadable(name, err) from None
+    position = _header_position(head)
+    if position is None:
+        raise FileProblem(name, "empty", f"{name}: the file has no header row (it holds only blank lines)")
+    header = head[position]
+    header_row = position + 1
+    chunks = _csv_chunks(path, name, encoding, delimiter, len(header), header_row, _leading(head[:position]))
+    return header, chunks, "row"
+
+
+def _leading(rows: list[list[str]]) -> list[tuple[str, int, str]]:
+    """Skip records for the rows above the header: blank rows and title rows."""
+    return [("title", i, next(c for c in row if c)) if any(row) else ("blank", i, "")
+            for i, row in enumerate(rows, start=1)]
+
+
+def _csv_chunks(path: Path, name: str, encoding: str, delimiter: str, width: int, header_row: int,
+                leading: list[tuple[str, int, str]]) -> Iterator[_Chunk]:
+    names = [f"c{i}" for i in range(width)]
+    invalid: collections.deque[tuple[int, str]] = collections.deque()  # rows not fitting the header width
+
+    def on_invalid(row) -> str:
+        if row.number is None:  # pragma: no cover - only without use_threads=False
+            return "error"
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=_CSV_BLOCK,
+                                       encoding="utf8" if encoding.startswith("utf-8") else encoding),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
+                                         invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                             strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+    next_number = 1
+    with reader:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                batch = None
+            except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+                raise FileProblem(name, "bad_csv", f"{name}: cannot parse the CSV after row {next_number - 1} "
+                                                   f"({str(err).splitlines()[0]})") from None
+            if batch is None:
+                chunk = (_repair_rows(name, list(invalid), delimiter, width, header_row)
+                         or _Chunk(_frame([[] for _ in range(width)], [])))
+                chunk.skipped = leading + chunk.skipped
+                yield chunk
+                return
+            frame = pl.from_arrow(batch)
+            # number the valid rows, leaving out the numbers of rows the handler took (pyarrow reads
+            # one block ahead, so only handler rows up to this batch's last row belong to it)
+            end = next_number + frame.height - 1
+            taken = []
+            while invalid and invalid[0][0] <= end:
+                taken.append(invalid.popleft())
+                end += 1
+            numbers = pl.int_range(next_number, end + 1, dtype=pl.Int64, eager=True)
+            if taken:
+                numbers = numbers.filter(~numbers.is_in([n for n, _ in taken]))
+            next_number = end + 1
+            frame = frame.with_columns(numbers.alias(ROW_NUMBER))
+            repaired = _repair_rows(name, taken, delimiter, width, header_row)
+            if repaired is not None:
+                frame = pl.concat([frame, repaired.frame]).sort(ROW_NUMBER)
+            if frame.height and frame[ROW_NUMBER][0] <= header_row:
+                frame = frame.filter(pl.col(ROW_NUMBER) > header_row)
+            chunk = _Chunk(frame, skipped=leading + (repaired.skipped if repaired else []))
+            leading = []
+            yield chunk
+
+
+def _repair_rows(name: str, rows: list[tuple[int, str]], delimiter: str, width: int, header_row: int) -> _Chunk | None:
+    """Rows with a different field count: pad short ones; long ones may only add empty fields."""
+    rows = [(n, text) for n, text in rows if n > header_row]
+    if not rows:
+        return None
+    values, numbers, skipped = [], [], []
+    for number, text in rows:
+        fields = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+        if len(fields) > width:
+            if any(f.strip() for f in fields[width:]):
+                raise FileProblem(name, "bad_row", f"{name}: row {number} has {len(fields)} fields but the header has "
+                                                   f"{width} (a value with an unquoted '{delimiter}'?)")
+            fields = fields[:width]
+        elif len(fields) < width and any(f.strip() for f in fields):
+            skipped.append(("short", number, ""))
+        values.append([f if f != "" else None for f in fields])
+        numbers.append(number)
+    return _rows_to_chunk(values, numbers, width, skipped=skipped)
+
+
+# --- XLSX -----------------------------------------------------------------------------------------
+
+def _cell_text(value: Any) -> str | None:
+    """An XLSX cell as the string a user sees (ISO dates, full-precision numbers)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return repr(value)
+        if value.is_integer():
+            return str(int(value))
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text else text
+    if isinstance(value, dt.datetime):
+        if value.microsecond >= 500_000:
+            value += dt.timedelta(seconds=1)
+        value = value.replace(microsecond=0)
+        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S")
+    return str(value)
+
+
+def _xlsx(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
+    import openpyxl  # imported lazily: only XLSX needs it
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except OSError as err:
+        raise _unreadable(name, err) from None
+    except Exception as err:  # BadZipFile, KeyError, InvalidFileException ...
+        raise FileProblem(name, "unreadable",
+                          f"{name}: cannot open it as an .xlsx workbook ({err or type(err).__name__})") from None
+    try:
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # do not trust the stored used range
+        rows = sheet.iter_rows(min_row=1, values_only=True)
+        head: list[list[str | None]] = []
+        for row in rows:
+            head.append([_cell_text(v) for v in row])
+            if _head_complete(head):
+                break
+    except Exception as err:
+        workbook.close()
+        raise FileProblem(name, "unreadable",
+                          f"{name}: cannot read the first sheet ({err or type(err).__name__})") from None
+    position = _header_position([[_cell(c) for c in row] for row in head])
+    if position is None:
+        workbook.close()
+        raise FileProblem(name, "empty", f"{name}: the first sheet '{sheet.title}' has no header row (it is blank)")
+    header = [_cell(c) for c in head[position]]
+    while header and not header[-1]:
+        header.pop()  # trailing cells without a header and without data never exist in XLSX
+    notes = []
+    others = [ws.title for ws in workbook.worksheets[1:]]
+    if others:
+        notes.append(f"read the first sheet '{sheet.title}'; ignored {len(others)} other sheet(s): "
+                     + ", ".join(f"'{t}'" for t in others))
+    titles = _leading([[_cell(c) for c in row] for row in head[:position]])
+    return header, _xlsx_chunks(workbook, name, head, position, rows, len(header), notes, titles), "row"
+
+
+def _xlsx_chunks(workbook, name, head, position, rows, width, notes, titles) -> Iterator[_Chunk]:
+    chunk_rows = 20_000
+    values: list[list[str | None]] = []
+    numbers: list[int] = []
+    outside = [0, 0, 0]  # count, first row, first column
+
+    def take(number: int, row) -> None:
+        cells = list(row) if not isinstance(row, list) else row
+        if len(cells) > width:
+            extra = [(j, c) for j, c in enumerate(cells[width:], start=width + 1) if c is not None and str(c).strip()]
+            if extra:
+                if not outside[0]:
+                    outside[1], outside[2] = number, extra[0][0]
+                outside[0] += len(extra)
+        values.append(cells[:width])
+        numbers.append(number)
+
+    def flush(**extra) -> _Chunk:
+        chunk = _rows_to_chunk(values, numbers, width, **extra)
+        values.clear()
+        numbers.clear()
+        return chunk
+
+    try:
+        first_notes = list(notes)
+        for i, row in enumerate(head[position + 1:], start=position + 2):
+            take(i, row)
+        number = len(head)
+        for row in rows:
+            number += 1
+            take(number, [_cell_text(v) for v in row])
+            if len(values) >= chunk_rows:
+                yield flush(skipped=titles, notes=first_notes)
+                titles, first_notes = [], []
+        if outside[0]:
+            first_notes.append(f"ignored {outside[0]} value(s) in columns without a header "
+                               f"(first at row {outside[1]}, column {_column_letter(outside[2])})")
+        yield flush(skipped=titles, notes=first_notes)
+    except FileProblem:
+        raise
+    except Exception as err:
+        raise FileProblem(name, "unreadable", f"{name}: cannot read the sheet ({err or type(err).__name__})") from None
+    finally:
+        workbook.close()
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+# --- JSON / NDJSON --------------------------------------------------------------------------------
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as text: numbers exactly as written, nested values as compact JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=float)
+
+
+def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[list[str], Iterator[_Chunk], str]:
+    """Two passes when the file exceeds one batch: keys first (the header is the union of all keys
+    in order of first appearance), then the rows."""
+    encoding = detect_encoding(path, name)
+    notes = []
+    if lines is None:
+        lines = _looks_like_ndjson(path, encoding)
+        if lines:
+            notes.append("the .json file holds one JSON object per line; read it as NDJSON")
+    unit = "line" if lines else "record"
+
+    def records() -> Iterator[tuple[int, dict | None]]:
+        return _ndjson_records(path, name, encoding) if lines else _array_records(path, name, encoding, notes)
+
+    keys: dict[str, None] = {}
+    kept: list[tuple[int, dict | None]] | None = []
+    for number, record in records():
+        if record:
+            for key in record:
+                keys.setdefault(key)
+        if kept is not None:
+            kept.append((number, record))
+            if len(kept) > batch_rows:
+                kept = None
+    if not keys:
+        raise FileProblem(name, "empty", f"{name}: the file holds no records with fields, so it has no columns")
+    header = list(keys)
+    return [_cell(k) for k in header], _json_chunks(kept if kept is not None else records(), header, notes), unit
+
+
+def _json_chunks(records, header: list[str], notes: list[str]) -> Iterator[_Chunk]:
+    chunk_rows = 20_000
+    values: list[list[str | None]] = []
+    numbers: list[int] = []
+    first_notes = list(notes)
+    for number, record in records:
+        values.append([_json_text(record.get(k)) for k in header] if record else [])
+        numbers.append(number)
+        if len(values) >= chunk_rows:
+            yield _rows_to_chunk(values, numbers, len(header), notes=first_notes)
+            values, numbers, first_notes = [], [], []
+    yield _rows_to_chunk(values, numbers, len(header), notes=first_notes)
+
+
+def _object_or_fail(name: str, value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise FileProblem(name, "bad_json", f"{name}: {where} is not a JSON object (found {type(value).__name__})")
+    return value
+
+
+def _ndjson_records(path: Path, name: str, encoding: str) -> Iterator[tuple[int, dict | None]]:
+    """``(line number, object)``; blank lines give ``None`` (skipped as blank rows)."""
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    with open(path, encoding=encoding, newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text:
+                yield number, None
+                continue
+            try:
+                value = decoder.decode(text)
+            except json.JSONDecodeError as err:
+                raise FileProblem(name, "bad_json", f"{name}: line {number} is not valid JSON "
+                                                    f"({err.msg} at column {err.colno})") from None
+            yield number, _object_or_fail(name, value, f"line {number}")
+
+
+def _looks_like_ndjson(path: Path, encoding: str) -> bool:
+    """A ``.json`` file whose first two non-blank lines are each a complete JSON object."""
+    seen = 0
+    with open(path, encoding=encoding, newline="") as fh:
+        while seen < 2:
+            line = fh.readline(_CHUNK_BYTES)
+            if not line:
+                return False
+            if not line.strip():
+                continue
+            if not line.endswith(("\n", "\r")) and len(line) >= _CHUNK_BYTES:
+                return False
+            try:
+                if not isinstance(json.loads(line), dict):
+                    return False
+            except ValueError:
+                return False
+            seen += 1
+    return True
+
+
+class _Stream:
+    """Incremental JSON tokenizer over a text file: enough to walk a top-level array or object."""
+
+    def __init__(self, fh, name: str):
+        self.fh, self.name = fh, name
+        self.buf, self.pos, self.eof = "", 0, False
+        self.decoder = json.JSONDecoder(parse_float=Decimal)
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.fh.read(_CHUNK_BYTES)
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+        self.eof = not chunk
+        return bool(chunk)
+
+    def peek(self) -> str:
+        """Next non-whitespace character ('' at the end)."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self._fill():
+                return self.buf[self.pos] if self.pos < len(self.buf) else ""
+
+    def expect(self, chars: str, where: str) -> str:
+        ch = self.peek()
+        if not ch or ch not in chars:
+            found = f"'{ch}'" if ch else "the end of the file"
+            raise FileProblem(self.name, "bad_json", f"{self.name}: invalid JSON {where}: expected "
+                                                     f"{' or '.join(repr(c) for c in chars)}, found {found}")
+        self.pos += 1
+        return ch
+
+    def value(self, where: str) -> Any:
+        """Decode the next complete value, reading more of the file as needed."""
+        self.peek()
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+                if end < len(self.buf) or self.eof:
+                    self.pos = end
+                    return value
+            except json.JSONDecodeError as err:
+                if self.eof:
+                    raise FileProblem(self.name, "bad_json",
+                                      f"{self.name}: {where} is not valid JSON ({err.msg})") from None
+            self._fill()
+
+
+def _array_records(path: Path, name: str, encoding: str, notes: list[str]) -> Iterator[tuple[int, dict | None]]:
+    """Records of ``[{...}, ...]`` or ``{"data": [{...}, ...], ...}``, streamed one element at a time."""
+    with open(path, encoding=encoding, newline="") as fh:
+        stream = _Stream(fh, name)
+        first = stream.peek()
+        if first == "[":
+            yield from _array_elements(stream, name, "")
+        elif first == "{":
+            stream.pos += 1
+            found = None
+            if stream.peek() == "}":
+                stream.pos += 1
+            else:
+                while True:
+                    key = stream.value("a key of the top-level object")
+                    stream.expect(":", f"after key '{key}'")
+                    if stream.peek() == "[" and found is None:
+                        found = key
+                        if f"records read from the key '{key}'" not in notes:
+                            notes.append(f"records read from the key '{key}'")
+                        yield from _array_elements(stream, name, key)
+                    else:
+                        value = stream.value(f"the value of key '{key}'")
+                        if isinstance(value, list) and value and isinstance(value[0], dict):
+                            raise FileProblem(name, "bad_json", f"{name}: the top-level object has more than one "
+                                                                f"list of records ('{found}', '{key}')")
+                    if stream.expect(",}", "in the top-level object") == "}":
+                        break
+            if found is None:
+                raise FileProblem(name, "empty", f"{name}: the top-level JSON object holds no list of records")
+        else:
+            raise FileProblem(name, "bad_json", f"{name}: expected a JSON array of objects or an object holding one, "
+                                                f"found {repr(first) if first else 'nothing'}")
+        if stream.peek():
+            raise FileProblem(name, "bad_json", f"{name}: unexpected data after the end of the top-level JSON value")
+
+
+def _array_elements(stream: _Stream, name: str, key: str) -> Iterator[tuple[int, dict | None]]:
+    stream.expect("[", "at the start of the records")
+    where = f" of '{key}'" if key else ""
+    if stream.peek() == "]":
+        stream.pos += 1
+        return
+    index = 0
+    while True:
+        index += 1
+        value = stream.value(f"record {index}{where}")
+        yield index, (_object_or_fail(name, value, f"record {index}{where}") or None)
+        if stream.expect(",]", f"after record {index}{where}") == "]":
+            return

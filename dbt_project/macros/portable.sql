@@ -1,0 +1,63 @@
+{#-
+  Engine-specific SQL lives only here, behind adapter.dispatch (DuckDB default, Spark override).
+-#}
+
+{#- The analysis date as a DATE literal. -#}
+{% macro as_of_date() -%}
+    cast('{{ var("as_of") }}' as date)
+{%- endmacro %}
+
+{#- Median of an expression (an aggregate). -#}
+{% macro median(expression) -%}
+    {{ return(adapter.dispatch('median', 'crm_pulse')(expression)) }}
+{%- endmacro %}
+{% macro default__median(expression) -%}
+    median({{ expression }})
+{%- endmacro %}
+{% macro spark__median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+{#- Continuous percentile (0..1) of an expression (an aggregate). -#}
+{% macro percentile_cont(expression, fraction) -%}
+    {{ return(adapter.dispatch('percentile_cont', 'crm_pulse')(expression, fraction)) }}
+{%- endmacro %}
+{% macro default__percentile_cont(expression, fraction) -%}
+    quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+{% macro spark__percentile_cont(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{#- Hours between two timestamps, as a double with second precision. -#}
+{% macro hours_between(start_ts, end_ts) -%}
+    ({{ dbt.datediff(start_ts, end_ts, 'second') }} / 3600.0)
+{%- endmacro %}
+
+{#- Division returning null (not an error) when the denominator is 0 or null. -#}
+{% macro safe_divide(numerator, denominator) -%}
+    (cast({{ numerator }} as double) / nullif(cast({{ denominator }} as double), 0))
+{%- endmacro %}
+
+{#- Mask a phone number or e-mail address: 138****5678, z***@example.com. -#}
+{% macro mask_contact(expression) -%}
+    case
+        when {{ expression }} is null then null
+        when {{ expression }} like '%@%'
+            then {{ dbt.concat(["substr(" ~ expression ~ ", 1, 1)", "'***'", "substr(" ~ expression ~ ", " ~ dbt.position("'@'", expression) ~ ")"]) }}
+        when {{ dbt.length(expression) }} >= 7
+            then {{ dbt.concat(["substr(" ~ expression ~ ", 1, 3)", "'****'", "substr(" ~ expression ~ ", " ~ dbt.length(expression) ~ " - 3, 4)"]) }}
+        else '****'
+    end
+{%- endmacro %}
+
+{#- Stable one-way hash of a contact value (for matching without exposing it). -#}
+{% macro hash_contact(expression) -%}
+    case when {{ expression }} is null then null else {{ dbt.hash("lower(trim(" ~ expression ~ "))") }} end
+{%- endmacro %}
+
+{#- Publication lineage every mart carries: the load that produced it and when. -#}
+{% macro publication_columns() -%}
+    cast('{{ var("load_id", "manual") }}' as {{ dbt.type_string() }}) as load_id,
+    cast('{{ var("refreshed_at", "1970-01-01 00:00:00") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
+{%- endmacro %}

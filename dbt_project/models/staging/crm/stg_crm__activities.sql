@@ -1,0 +1,19 @@
+-- One row per follow-up activity: the latest exported version of each activity_id, typed and
+-- normalised.
+with deduped as (
+    {{ dedupe_latest(source('crm', 'activities'), ['activity_id']) }}
+)
+
+select
+    activity_id,
+    customer_id,
+    coalesce(rep, '{{ var("unknown_label") }}') as rep,
+    rep is null as is_rep_missing,
+    activity_type,
+    cast(activity_at as timestamp) as activity_at,
+    cast(activity_at as date) as activity_date,
+    _source_file,
+    _export_date,
+    _load_id,
+    _loaded_at
+from deduped

@@ -1,0 +1,19 @@
+-- One row per order: the latest exported version of each order_id, typed and normalised.
+with deduped as (
+    {{ dedupe_latest(source('erp', 'orders'), ['order_id']) }}
+)
+
+select
+    order_id,
+    customer_id,
+    cast(order_date as timestamp) as ordered_at,
+    cast(order_date as date) as order_date,
+    status as order_status,
+    cast(amount as decimal(18, 2)) as amount,
+    upper(coalesce(currency, '{{ var("reporting_currency") }}')) as currency,
+    coalesce(sales_rep, '{{ var("unknown_label") }}') as sales_rep,
+    _source_file,
+    _export_date,
+    _load_id,
+    _loaded_at
+from deduped

@@ -1,0 +1,103 @@
+"""Alert channels from ``CRM_PULSE_ALERT_*`` / ``CRM_PULSE_SMTP_*`` environment variables.
+
+Unset or blank variables mean "channel off". Inconsistent settings raise ``ValueError`` naming
+the variable, so a typo is caught at start-up rather than when the first alert is due.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from orchestration.alerting.channels import (Channel, DingTalkRobot, EmailChannel, FeishuBot,
+                                             GenericWebhook, SlackWebhook, WeComRobot)
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+_URL_CHANNELS = (("CRM_PULSE_ALERT_WEBHOOK_URL", GenericWebhook), ("CRM_PULSE_ALERT_WECOM_URL", WeComRobot),
+                 ("CRM_PULSE_ALERT_DINGTALK_URL", DingTalkRobot), ("CRM_PULSE_ALERT_FEISHU_URL", FeishuBot),
+                 ("CRM_PULSE_ALERT_SLACK_URL", SlackWebhook))
+_SECRETS = {"CRM_PULSE_ALERT_DINGTALK_URL": "CRM_PULSE_ALERT_DINGTALK_SECRET",
+            "CRM_PULSE_ALERT_FEISHU_URL": "CRM_PULSE_ALERT_FEISHU_SECRET"}
+_EMAIL_ONLY = ("CRM_PULSE_SMTP_PORT", "CRM_PULSE_SMTP_USER", "CRM_PULSE_SMTP_PASSWORD",
+               "CRM_PULSE_SMTP_STARTTLS", "CRM_PULSE_ALERT_EMAIL_FROM", "CRM_PULSE_ALERT_EMAIL_TO")
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = _get(env, name)
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw not in _TRUE + _FALSE:
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
+def _address(name: str, value: str) -> str:
+    if "@" not in value or any(c.isspace() for c in value):
+        raise ValueError(f"{name} must hold email addresses like ops@example.com, got {value!r}")
+    return value
+
+
+def retries_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """``CRM_PULSE_ALERT_RETRIES``: extra attempts per channel after the first (default 3)."""
+    return _int(os.environ if environ is None else environ, "CRM_PULSE_ALERT_RETRIES", 3, 0, 10)
+
+
+def _email(env: Mapping[str, str]) -> EmailChannel | None:
+    host = _get(env, "CRM_PULSE_SMTP_HOST")
+    if not host:
+        stray = [n for n in _EMAIL_ONLY if _get(env, n)]
+        if stray:
+            raise ValueError(f"CRM_PULSE_SMTP_HOST is required when {stray[0]} is set")
+        return None
+    recipients = [_address("CRM_PULSE_ALERT_EMAIL_TO", a.strip())
+                  for a in _get(env, "CRM_PULSE_ALERT_EMAIL_TO").split(",") if a.strip()]
+    if not recipients:
+        raise ValueError("CRM_PULSE_ALERT_EMAIL_TO (comma-separated recipients) is required "
+                         "when CRM_PULSE_SMTP_HOST is set")
+    sender = _get(env, "CRM_PULSE_ALERT_EMAIL_FROM")
+    if not sender:
+        raise ValueError("CRM_PULSE_ALERT_EMAIL_FROM is required when CRM_PULSE_SMTP_HOST is set")
+    user, password = _get(env, "CRM_PULSE_SMTP_USER"), env.get("CRM_PULSE_SMTP_PASSWORD") or ""
+    if bool(user) != bool(password):
+        missing = "CRM_PULSE_SMTP_PASSWORD" if user else "CRM_PULSE_SMTP_USER"
+        raise ValueError(f"{missing} is required: set both CRM_PULSE_SMTP_USER and "
+                         "CRM_PULSE_SMTP_PASSWORD, or neither")
+    return EmailChannel(host=host, port=_int(env, "CRM_PULSE_SMTP_PORT", 25, 1, 65535),
+                        sender=_address("CRM_PULSE_ALERT_EMAIL_FROM", sender), recipients=recipients,
+                        username=user or None, password=password or None,
+                        starttls=_bool(env, "CRM_PULSE_SMTP_STARTTLS"))
+
+
+def channels_from_env(environ: Mapping[str, str] | None = None) -> list[Channel]:
+    """The configured channels (possibly none), defaulting to ``os.environ``."""
+    env = os.environ if environ is None else environ
+    channels: list[Channel] = []
+    for var, cls in _URL_CHANNELS:
+        url, secret_var = _get(env, var), _SECRETS.get(var)
+        secret = _get(env, secret_var) if secret_var else ""
+        if not url:
+            if secret:
+                raise ValueError(f"{var} is required when {secret_var} is set")
+            continue
+        try:
+            channel = cls(url=url, secret=secret or None) if secret_var else cls(url=url)
+        except ValueError:
+            raise ValueError(f"{var} must be an http:// or https:// URL") from None
+        channels.append(channel)
+    email = _email(env)
+    if email:
+        channels.append(email)
+    return channels

@@ -1,0 +1,44 @@
+"""Publish layer: audited marts -> serving.duckdb and Parquet, atomically."""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from orchestration.assets.transform import dbt_models
+from orchestration.resources import PipelineSettings
+from orchestration.serving import publish
+
+MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
+SERVING_KEY = AssetKey(["publish", "serving_database"])
+
+
+@asset(
+    key=SERVING_KEY,
+    deps=MART_KEYS,
+    group_name="publish",
+    kinds={"duckdb", "parquet"},
+    description="Copy every mart (plus the quarantine and source-load records) from the working database "
+    "to <warehouse>/serving.duckdb and <warehouse>/marts/<table>.parquet, only after the build and its "
+    "checks passed; replaced atomically.",
+)
+def serving_database(context: AssetExecutionContext, settings: PipelineSettings) -> MaterializeResult:
+    cfg = settings.get()
+    tables = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
+    raw = cfg.raw_dir.as_posix()
+    extra = {
+        "quarantine": f"SELECT * FROM read_parquet('{raw}/_quarantine/*/*.parquet', union_by_name = true)",
+        "source_loads": f"SELECT * FROM read_parquet('{raw}/_loads/*.parquet', union_by_name = true)",
+    }
+    extra = {name: sql for name, sql in extra.items() if _has_files(cfg.raw_dir, name)}
+    published = publish(cfg.work_db, cfg.serving_db, cfg.marts_dir, tables, extra)
+    context.log.info(f"published {len(published)} tables to {cfg.serving_db} and {cfg.marts_dir}")
+    return MaterializeResult(metadata={
+        "serving_db": MetadataValue.path(str(cfg.serving_db)),
+        "marts_dir": MetadataValue.path(str(cfg.marts_dir)),
+        "tables": MetadataValue.md("\n".join(f"- {t.name}: {t.rows} rows" for t in published)),
+    })
+
+
+def _has_files(raw_dir, name: str) -> bool:
+    folder = {"quarantine": "_quarantine", "source_loads": "_loads"}[name]
+    return any((raw_dir / folder).glob("**/*.parquet"))

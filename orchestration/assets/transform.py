@@ -1,0 +1,43 @@
+"""Transform layer: every dbt model is an asset, every dbt test an asset check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, AssetSpec
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.assets.ingest import load_id_of
+from orchestration.project import dbt_project, ensure_manifest
+from orchestration.resources import PipelineSettings
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    """Keys by layer: sources -> raw/<source>/<table>, models -> <folder>/<model>; group = transform."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec.replace_attributes(key=AssetKey(["raw", props["source_name"], props["name"]]))
+        layer = props.get("fqn", ["", "model"])[1] if props["resource_type"] == "model" else "seeds"
+        return spec.replace_attributes(key=AssetKey([layer, props["name"]]), group_name="transform")
+
+
+translator = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, dagster_dbt_translator=translator)
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings):
+    """``dbt build`` of the selected models, seeds and tests into the working database."""
+    cfg = settings.get()
+    run_vars = cfg.dbt_run_vars(load_id_of(context), dt.datetime.now(dt.timezone.utc))
+    context.log.info(f"dbt vars: {run_vars}")
+    cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
+    args = ["build", "--vars", json.dumps(run_vars)]
+    if context.run.tags.get("crm_pulse/full_refresh") == "true":
+        args.append("--full-refresh")
+    yield from dbt.cli(args, context=context).stream()
