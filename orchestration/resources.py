@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
 
@@ -16,5 +20,12 @@ class PipelineSettings(ConfigurableResource):
         return Settings.from_env()
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this interpreter (the venv is not always on PATH)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
 def build_resources() -> dict:
-    return {"settings": PipelineSettings(), "dbt": DbtCliResource(project_dir=dbt_project)}
+    return {"settings": PipelineSettings(),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())}

@@ -1,6 +1,5 @@
 """Ingest layer: one asset per source entity, landing exports -> typed raw Parquet."""
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -1,6 +1,5 @@
 """Publish layer: audited marts -> serving.duckdb and Parquet, atomically."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 

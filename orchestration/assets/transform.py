@@ -1,6 +1,5 @@
 """Transform layer: every dbt model is an asset, every dbt test an asset check."""
 
-from __future__ import annotations
 
 import datetime as dt
 import json
