@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 import yaml
 
-import oracle
+from tests import oracle
 from orchestration.demo import DemoSummary, generate_demo
 
 CUSTOMERS, SEED = 300, 7

@@ -37,7 +37,7 @@ def raw_key(contract: Contract) -> AssetKey:
 
 def load_id_of(context) -> str:
     """One load id per run, shared by every asset of the run."""
-    return context.run_id.split("-")[0]
+    return context.run.run_id.split("-")[0]
 
 
 def landing_spec(contract: Contract) -> AssetSpec:

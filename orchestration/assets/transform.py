@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.assets.ingest import load_id_of
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import PipelineSettings
+from orchestration.settings import apply_environment
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -33,6 +34,7 @@ translator = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings):
     """``dbt build`` of the selected models, seeds and tests into the working database."""
     cfg = settings.get()
+    apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
     run_vars = cfg.dbt_run_vars(load_id_of(context), dt.datetime.now(dt.timezone.utc))
     context.log.info(f"dbt vars: {run_vars}")
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,29 @@
+"""Shared fixtures: one real pipeline run on a small generated dataset per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+from orchestration.demo import generate_demo  # noqa: E402
+from tests.harness import TEST_CUSTOMERS, TEST_SEED, PipelineRun, run_pipeline  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_landing(tmp_path_factory):
+    """Demo exports (small, deterministic); treat as read-only: copy it before changing files."""
+    landing = tmp_path_factory.mktemp("landing")
+    generate_demo(landing, customers=TEST_CUSTOMERS, seed=TEST_SEED)
+    return landing
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_landing, tmp_path_factory) -> PipelineRun:
+    """The whole pipeline, run once on the demo exports; read its outputs, do not modify them."""
+    run = run_pipeline(demo_landing, tmp_path_factory.mktemp("warehouse"))
+    assert run.exit_code == 0, run.output
+    return run

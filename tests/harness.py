@@ -1,0 +1,79 @@
+"""Run the real pipeline from tests: generated exports, real Dagster, dbt and DuckDB."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from dagster import DagsterInstance
+
+from orchestration.runner import run_refresh
+from orchestration.settings import Settings
+
+TEST_CUSTOMERS = 250
+TEST_SEED = 7
+
+
+@contextlib.contextmanager
+def environment(**values: str):
+    """Temporarily set environment variables (the pipeline reads its configuration from there)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class PipelineRun:
+    landing: Path
+    warehouse: Path
+    exit_code: int
+    output: str
+    env: dict = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        with environment(**self.env):
+            return Settings.from_env()
+
+    @property
+    def serving_db(self) -> Path:
+        return self.warehouse / "serving.duckdb"
+
+    def query(self, sql: str):
+        """Run ``sql`` on the published serving database (read-only) and return a pandas frame."""
+        con = duckdb.connect(str(self.serving_db), read_only=True)
+        try:
+            return con.execute(sql).df()
+        finally:
+            con.close()
+
+
+def run_pipeline(landing: Path, warehouse: Path, full_refresh: bool = False,
+                 instance: DagsterInstance | None = None, **extra_env: str) -> PipelineRun:
+    """Materialise every asset in process against ``landing`` / ``warehouse``; capture the summary."""
+    env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse), **extra_env}
+    buffer = io.StringIO()
+    with environment(**env):
+        settings = Settings.from_env()
+        home = warehouse / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        owned = instance is None
+        instance = instance or DagsterInstance.local_temp(str(home))
+        try:
+            with contextlib.redirect_stdout(buffer):
+                code = run_refresh(settings, full_refresh=full_refresh, instance=instance)
+        finally:
+            if owned:
+                instance.dispose()
+    return PipelineRun(landing, warehouse, code, buffer.getvalue(), env)
