@@ -32,8 +32,12 @@ test-deps: install
 test: test-deps
 	$(BIN)/pytest -q
 
+DAGSTER_HOME_DIR := $(abspath $(CRM_PULSE_WAREHOUSE_DIR))/dagster_home
+
 dev: install
-	$(BIN)/dagster dev -m orchestration.definitions
+	mkdir -p $(DAGSTER_HOME_DIR)
+	test -f $(DAGSTER_HOME_DIR)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions
 
 docs: install
 	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html (or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"

@@ -1,0 +1,37 @@
+"""The code location `dagster dev` loads: layers, lineage and dbt tests as asset checks."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from orchestration.definitions import defs
+
+
+def _graph():
+    return defs.resolve_asset_graph()
+
+
+def test_every_entity_flows_landing_raw_staging():
+    graph = _graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    entities = {"crm": ["customers", "opportunities", "activities", "campaigns", "campaign_members"],
+                "erp": ["orders", "order_items", "products"], "ticketing": ["tickets", "satisfaction"]}
+    for source, names in entities.items():
+        for entity in names:
+            raw = AssetKey(["raw", source, entity])
+            assert f"landing/{source}/{entity}" in keys
+            assert AssetKey(["landing", source, entity]) in graph.get(raw).parent_keys
+            children = {c.to_user_string() for c in graph.get(raw).child_keys}
+            assert any(c.startswith("staging/stg_") for c in children), (raw, children)
+
+
+def test_marts_feed_publish_and_dbt_tests_are_checks():
+    graph = _graph()
+    publish = graph.get(AssetKey(["publish", "serving_database"]))
+    marts = {k.path[-1] for k in publish.parent_keys if k.path[0] == "marts"}
+    assert {"dim_customers", "fct_orders", "customer_rfm"} <= marts
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if graph.has(k) and graph.get(k).is_materializable}
+    assert {"ingest", "transform", "publish"} <= groups
+    checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
+    assert ("dim_customers", "unique_dim_customers_customer_id") in checks
+    assert any(name == "rows_conserved" for _, name in checks)
