@@ -10,7 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export CRM_PULSE_LANDING_DIR ?= data/landing
 export CRM_PULSE_WAREHOUSE_DIR ?= data/warehouse
 
-.PHONY: install run demo test test-deps dev docs bench clean
+.PHONY: install run demo test test-deps oracle-venv dev docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,22 @@ demo: install
 run: demo
 	$(BIN)/crm-pulse run
 
-test-deps: install
+# Test-only oracle for the CLV tests: the archived `lifetimes` package on its own numpy 1.x stack
+# (binary wheels only; never a runtime dependency).
+ORACLE_VENV := .venv-oracle
+ORACLE_STAMP := $(ORACLE_VENV)/.installed
+
+$(ORACLE_STAMP): tests/oracle-requirements.txt
+	$(PYTHON) -m venv $(ORACLE_VENV)
+	$(ORACLE_VENV)/bin/pip install -q --only-binary=:all: -r tests/oracle-requirements.txt
+	touch $@
+
+oracle-venv: $(ORACLE_STAMP)
+
+test-deps: install oracle-venv
 
 test: test-deps
-	$(BIN)/pytest -q
+	CRM_PULSE_REQUIRE_CLV_ORACLE=1 $(BIN)/pytest -q
 
 DAGSTER_HOME_DIR := $(abspath $(CRM_PULSE_WAREHOUSE_DIR))/dagster_home
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from data_contracts.contract import Contract, contracts
 from data_contracts.landing import LandingFile
-from data_contracts.privacy import mask_value
+from data_contracts.privacy import mask_value, scrub
 from data_contracts.readers import FileProblem, iter_batches
 
 QUARANTINE_SCHEMA = pl.Schema({
@@ -185,6 +185,8 @@ def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path
     try:
         for batch in iter_batches(f.path, batch_rows=batch_rows, display_name=f.relative):
             load.notes.extend(batch.notes)
+            if not batch.header and batch.frame.height == 0:
+                continue  # an empty JSON list of records: nothing to check, 0 rows read
             mapping, unknown = contract.map_headers(batch.header)
             _check_columns(contract, f, batch.header, mapping)
             for header in unknown:
@@ -286,11 +288,11 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
                      else pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
                                                "original_value": pl.Utf8}))
     pii = {c.name for c in contract.columns if c.pii}
-    if pii and failure_frame.height:
-        failure_frame = failure_frame.with_columns(
+    if failure_frame.height:  # personal data never reaches the (published) quarantine: mask pii columns,
+        failure_frame = failure_frame.with_columns(  # and anything looking like a phone/e-mail elsewhere
             pl.when(pl.col("column").is_in(list(pii)))
             .then(pl.col("original_value").map_elements(mask_value, return_dtype=pl.Utf8))
-            .otherwise(pl.col("original_value")).alias("original_value"))
+            .otherwise(pl.col("original_value").map_elements(scrub, return_dtype=pl.Utf8)).alias("original_value"))
     return candidates, failure_frame.cast({"row_number": pl.Int64})
 
 

@@ -588,6 +588,9 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
             if len(kept) > batch_rows:
                 kept = None
     if not keys:
+        if kept == []:  # an empty list of records ([] or {"data": []}): a quiet day of an API export, 0 rows
+            notes.append("the file holds an empty list of records (0 rows)")
+            return [], iter([_Chunk(pl.DataFrame(schema={ROW_NUMBER: pl.Int64}), notes=list(notes))]), unit
         raise FileProblem(name, "empty", f"{name}: the file holds no records with fields, so it has no columns")
     header = list(keys)
     return [_cell(k) for k in header], _json_chunks(kept if kept is not None else records(), header, notes), unit

@@ -360,7 +360,6 @@ def test_json_that_is_really_ndjson(tmp_path):
     ('[{"a": 1}, ', "bad_json"),
     ('{"a": [{"x": 1}], "b": [{"y": 2}]}', "bad_json"),
     ('"text"', "bad_json"),
-    ("[]", "empty"),
     ('{"total": 0}', "empty"),
     ("[{}, {}]", "empty"),
 ])
@@ -369,3 +368,12 @@ def test_json_problems(tmp_path, text, problem):
         list(iter_batches(write(tmp_path / "t.json", text)))
     assert err.value.problem == problem
     assert "t.json: " in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["[]", "[ ]\n", '{"total": 0, "data": []}'])
+def test_empty_json_list_is_zero_rows_not_a_problem(tmp_path, text):
+    """Deliberate: an empty list of records is what a ticketing API exports on a quiet day (the JSON
+    twin of a header-only CSV), so it loads 0 rows with a note; a 0-byte file stays a problem."""
+    header, frame, notes, batches = read_all(write(tmp_path / "t.json", text))
+    assert header == [] and frame.height == 0 and len(batches) == 1
+    assert "the file holds an empty list of records (0 rows)" in notes

@@ -3,6 +3,7 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from orchestration.assets.quality import DATA_QUALITY_KEY
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
 from orchestration.serving import publish
@@ -13,10 +14,10 @@ SERVING_KEY = AssetKey(["publish", "serving_database"])
 
 @asset(
     key=SERVING_KEY,
-    deps=MART_KEYS,
+    deps=[*MART_KEYS, DATA_QUALITY_KEY],
     group_name="publish",
     kinds={"duckdb", "parquet"},
-    description="Copy every mart (plus the quarantine and source-load records) from the working database "
+    description="Copy every mart (plus the quarantine, source-load and data_quality records) from the working database "
     "to <warehouse>/serving.duckdb and <warehouse>/marts/<table>.parquet, only after the build and its "
     "checks passed; replaced atomically.",
 )
@@ -27,6 +28,8 @@ def serving_database(context: AssetExecutionContext, settings: PipelineSettings)
     extra = {
         "quarantine": f"SELECT * FROM read_parquet('{raw}/_quarantine/*/*.parquet', union_by_name = true)",
         "source_loads": f"SELECT * FROM read_parquet('{raw}/_loads/*.parquet', union_by_name = true)",
+        "data_quality": f"SELECT * FROM read_parquet('{raw}/_quality/*.parquet', union_by_name = true) "
+                        "ORDER BY recorded_at, record_type, asset, check_name, source_file",
     }
     extra = {name: sql for name, sql in extra.items() if _has_files(cfg.raw_dir, name)}
     published = publish(cfg.work_db, cfg.serving_db, cfg.marts_dir, tables, extra)
@@ -39,5 +42,5 @@ def serving_database(context: AssetExecutionContext, settings: PipelineSettings)
 
 
 def _has_files(raw_dir, name: str) -> bool:
-    folder = {"quarantine": "_quarantine", "source_loads": "_loads"}[name]
+    folder = {"quarantine": "_quarantine", "source_loads": "_loads", "data_quality": "_quality"}[name]
     return any((raw_dir / folder).glob("**/*.parquet"))

@@ -1,69 +1,72 @@
 -- Customer portrait: one row per CRM customer that existed on the analysis date.
-with customers as (
-    select * from {{ ref('stg_crm__customers') }}
-    where coalesce(first_deal_date, cast(created_at as date)) is null
-       or coalesce(first_deal_date, cast(created_at as date)) <= {{ as_of_date() }}
-),
-
-history as (
-    select * from {{ ref('int_customers_ordered') }}
+with base as (
+    select * from {{ ref('int_customer_base') }}
 ),
 
 rfm as (
     select customer_id, rfm_segment, rfm_code, value_tier from {{ ref('customer_rfm') }}
 ),
 
-joined as (
+value as (
+    select customer_id, value_score, value_quintile from {{ ref('customer_value') }}
+),
+
+tickets as (
     select
-        customers.*,
-        history.completed_orders,
-        history.lifetime_revenue,
-        history.first_order_date,
-        history.last_order_date,
-        {{ dbt.datediff('history.last_order_date', as_of_date(), 'day') }} as days_since_last_order,
-        {{ dbt.datediff('coalesce(history.first_order_date, customers.first_deal_date, cast(customers.created_at as date))', as_of_date(), 'day') }} as days_since_start,
-        {{ dbt.datediff('coalesce(customers.first_deal_date, history.first_order_date)', as_of_date(), 'day') }} as tenure_days,
-        rfm.rfm_segment,
-        rfm.rfm_code,
-        rfm.value_tier
-    from customers
-    left join history on customers.customer_id = history.customer_id
-    left join rfm on customers.customer_id = rfm.customer_id
+        customer_id,
+        count(*) as ticket_count,
+        sum(case when is_complaint then 1 else 0 end) as complaint_count
+    from {{ ref('stg_ticketing__tickets') }}
+    where created_date <= {{ as_of_date() }}
+    group by customer_id
+),
+
+surveys as (
+    select customer_id, avg(cast(csat as double)) as csat_avg, count(csat) as csat_responses
+    from {{ ref('stg_ticketing__satisfaction_responses') }}
+    where responded_date <= {{ as_of_date() }}
+    group by customer_id
 )
 
 select
-    customer_id,
-    customer_name,
-    industry,
-    region,
-    city,
-    company_size,
-    owner_rep,
-    is_industry_missing,
-    is_owner_missing,
-    first_deal_date,
-    created_at,
-    crm_status,
-    lost_reason,
-    phone_masked,
-    phone_hash,
-    email_masked,
-    email_hash,
-    coalesce(completed_orders, 0) as completed_orders,
-    coalesce(lifetime_revenue, cast(0 as decimal(18, 2))) as lifetime_revenue,
-    first_order_date,
-    last_order_date,
-    days_since_last_order,
-    tenure_days,
-    case
-        when crm_status = 'lost' then 'churned'
-        when coalesce(days_since_last_order, days_since_start) > {{ var('churn_days') }} then 'churned'
-        when days_since_start <= {{ var('new_customer_days') }} then 'new'
-        when coalesce(days_since_last_order, days_since_start) > {{ var('at_risk_days') }} then 'at_risk'
-        else 'active'
-    end as lifecycle_stage,
-    coalesce(rfm_segment, 'No recent orders') as rfm_segment,
-    rfm_code,
-    coalesce(value_tier, 'none') as value_tier,
+    base.customer_id,
+    base.customer_name,
+    base.industry,
+    base.region,
+    base.city,
+    base.company_size,
+    base.owner_rep,
+    base.is_industry_missing,
+    base.is_owner_missing,
+    base.first_deal_date,
+    base.created_at,
+    base.crm_status,
+    base.lost_reason,
+    base.phone_masked,
+    base.phone_hash,
+    base.email_masked,
+    base.email_hash,
+    base.completed_orders,
+    base.lifetime_revenue,
+    base.first_order_date,
+    base.last_order_date,
+    base.days_since_last_order,
+    base.tenure_days,
+    base.lifecycle_stage,
+    base.churn_date,
+    coalesce(rfm.rfm_segment, 'No recent orders') as rfm_segment,
+    rfm.rfm_code,
+    coalesce(rfm.value_tier, 'none') as value_tier,
+    value.value_score,
+    value.value_quintile,
+    coalesce(value.value_quintile = 5, false) as is_vip,
+    cast(coalesce(tickets.ticket_count, 0) as bigint) as ticket_count,
+    cast(coalesce(tickets.complaint_count, 0) as bigint) as complaint_count,
+    surveys.csat_avg,
+    cast(coalesce(surveys.csat_responses, 0) as bigint) as csat_responses,
     {{ publication_columns() }}
-from joined
+from base
+left join rfm on base.customer_id = rfm.customer_id
+left join value on base.customer_id = value.customer_id
+left join tickets on base.customer_id = tickets.customer_id
+left join surveys on base.customer_id = surveys.customer_id

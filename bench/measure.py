@@ -1,0 +1,65 @@
+"""Run a command in a subprocess and measure it: wall time and peak RSS of the whole process tree.
+
+The tree (the process and every descendant: Dagster step processes, dbt, its threads' helpers) is
+sampled with psutil every ``interval`` seconds; the peak is the largest sum of RSS over one sample.
+RSS counts pages shared between a parent and its forked children once per process, so the figure
+is an upper bound of the memory really in use.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Measured:
+    command: list[str]
+    exit_code: int
+    wall_seconds: float
+    peak_rss_bytes: int
+    log: Path
+    started_at: float  # time.time() at start
+    finished_at: float
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return self.peak_rss_bytes / 2**20
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Sum of RSS over ``proc`` and all its descendants (processes that vanish mid-sample count 0)."""
+    total = 0
+    try:
+        members = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
+                 interval: float = 0.2) -> Measured:
+    """Run ``command`` to completion, output to ``log``; return its wall time and peak tree RSS."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **env}
+    with open(log, "wb") as out:
+        started_at = time.time()
+        start = time.perf_counter()
+        popen = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = psutil.Process(popen.pid)
+        peak = 0
+        while popen.poll() is None:
+            peak = max(peak, tree_rss(proc))
+            time.sleep(interval)
+        wall = time.perf_counter() - start
+    return Measured(command, popen.returncode, wall, peak, log, started_at, time.time())

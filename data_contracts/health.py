@@ -1,0 +1,105 @@
+"""The ``data_quality`` table: data health per run for BI dashboards.
+
+One row per check evaluated in a run (``record_type = 'check'``: ingest row conservation, dbt
+tests, mart contracts) and one row per export file landed in the run (``record_type = 'file'``:
+rows read / loaded / quarantined). Each run's rows are kept in ``<raw>/_quality/<load_id>.parquet``
+so the published table holds the history of every run that reached the publish step.
+
+``status``: ``passed``; ``warning`` (a warn-severity check failed, or a file had quarantined rows);
+``failed`` (an error-severity check failed; such runs stop before the publish, so they only show up
+in the published table if a later check let the run continue, e.g. when a check is not blocking).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from data_contracts.privacy import scrub
+
+SCHEMA = pl.Schema({
+    "run_id": pl.Utf8(), "load_id": pl.Utf8(), "recorded_at": pl.Datetime("us"), "record_type": pl.Utf8(),
+    "layer": pl.Utf8(), "asset": pl.Utf8(), "check_name": pl.Utf8(), "severity": pl.Utf8(), "status": pl.Utf8(),
+    "failing_count": pl.Int64(), "details": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(),
+    "rows_read": pl.Int64(), "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(),
+})
+
+#: metadata keys that carry a failing count, by producer (our checks, dagster-dbt).
+FAILING_COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count")
+
+
+@dataclass(frozen=True)
+class CheckEvaluation:
+    """What a Dagster asset check reported (decoupled from Dagster's classes)."""
+
+    asset: str  # e.g. "marts/customer_rfm"
+    check_name: str
+    passed: bool
+    severity: str  # ERROR | WARN
+    metadata: dict
+
+
+def layer_of(asset: str, check_name: str) -> str:
+    if asset.startswith("raw/"):
+        return "ingest"
+    if check_name == "mart_contract":
+        return "mart_contract"
+    return "dbt_test"
+
+
+def _failing_count(evaluation: CheckEvaluation) -> int:
+    for key in FAILING_COUNT_KEYS:
+        value = evaluation.metadata.get(key)
+        if value is not None:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                continue
+    return 0 if evaluation.passed else 1
+
+
+def check_rows(evaluations: list[CheckEvaluation], run_id: str, load_id: str, recorded_at: dt.datetime) -> list[dict]:
+    rows = []
+    for ev in evaluations:
+        status = "passed" if ev.passed else ("failed" if ev.severity.upper() == "ERROR" else "warning")
+        details = ev.metadata.get("summary") or ev.metadata.get("failures") or ""
+        rows.append({
+            "run_id": run_id, "load_id": load_id, "recorded_at": recorded_at, "record_type": "check",
+            "layer": layer_of(ev.asset, ev.check_name), "asset": ev.asset, "check_name": ev.check_name,
+            "severity": ev.severity.lower(), "status": status, "failing_count": _failing_count(ev),
+            "details": scrub(str(details))[:2000] if details else None,
+        })
+    return rows
+
+
+def file_rows(load_log: pl.DataFrame, run_id: str, load_id: str, recorded_at: dt.datetime) -> list[dict]:
+    """One row per file landed by ``load_id`` (from the ingest load records)."""
+    rows = []
+    for rec in load_log.filter(pl.col("load_id") == load_id).iter_rows(named=True):
+        notes = json.loads(rec.get("notes") or "[]")
+        unknown = json.loads(rec.get("unknown_columns") or "[]")
+        details = "; ".join([*notes, *([f"unknown columns ignored: {', '.join(unknown)}"] if unknown else [])])
+        rows.append({
+            "run_id": run_id, "load_id": load_id, "recorded_at": recorded_at, "record_type": "file",
+            "layer": "ingest", "asset": f"raw/{rec['source']}/{rec['entity']}", "check_name": "rows_quarantined",
+            "severity": "warn", "status": "warning" if rec["rows_quarantined"] else "passed",
+            "failing_count": rec["rows_quarantined"], "details": scrub(details)[:2000] or None,
+            "entity": rec["entity"], "source_file": rec["source_file"], "rows_read": rec["rows_read"],
+            "rows_loaded": rec["rows_loaded"], "rows_quarantined": rec["rows_quarantined"],
+        })
+    return rows
+
+
+def write_run(quality_dir: Path, load_id: str, rows: list[dict]) -> Path:
+    """Write (replace) this run's records atomically; returns the file."""
+    quality_dir = Path(quality_dir)
+    quality_dir.mkdir(parents=True, exist_ok=True)
+    target = quality_dir / f"{load_id}.parquet"
+    tmp = target.with_suffix(".tmp")
+    pl.DataFrame(rows, schema=SCHEMA).write_parquet(tmp)
+    tmp.replace(target)
+    return target

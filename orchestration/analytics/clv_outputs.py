@@ -1,0 +1,175 @@
+"""Completed orders -> the published CLV tables (per-customer predictions, model parameters).
+
+The business logic of the ``analytics/clv_models`` asset, free of Dagster: build the RFM summary
+of completed orders up to the analysis date, fit BG/NBD and Gamma-Gamma (orchestration/analytics/
+clv.py), predict per customer. Data problems never raise: a fit that fails (empty history, too
+few repeat buyers, no convergence, degenerate optimum) yields a warning and null predictions.
+Configuration errors (an unknown time unit, a negative margin) do raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+
+from orchestration.analytics import clv
+
+#: dbt vars (dbt_project/dbt_project.yml) that configure the models, with their defaults.
+VAR_DEFAULTS = {
+    "clv_time_unit": "week",
+    "clv_margin": 1.0,
+    "clv_monthly_discount_rate": 0.01,
+    "clv_horizon_months": 12,
+    "clv_min_repeat_buyers": 10,
+}
+_UNITS = {"week": "W", "weeks": "W", "w": "W", "day": "D", "days": "D", "d": "D"}
+UNIT_NAMES = {"W": "week", "D": "day"}
+#: published parameter names per model (Gamma-Gamma's v is the paper's gamma).
+PARAM_NAMES = {"bg_nbd": dict(zip(clv.BGNBD_PARAMS, clv.BGNBD_PARAMS)),
+               "gamma_gamma": {"p": "p", "q": "q", "v": "gamma"}}
+
+PREDICTION_SCHEMA = {
+    "customer_id": pl.String,
+    "first_purchase_date": pl.Date,
+    "frequency": pl.Int64,
+    "recency": pl.Float64,
+    "age": pl.Float64,
+    "monetary_value": pl.Float64,
+    "probability_alive": pl.Float64,
+    "expected_purchases_90d": pl.Float64,
+    "expected_purchases_365d": pl.Float64,
+    "expected_avg_order_value": pl.Float64,
+    "predicted_value": pl.Float64,
+}
+PARAMS_SCHEMA = {
+    "model": pl.String,
+    "parameter": pl.String,
+    "value": pl.Float64,
+    "log_likelihood": pl.Float64,
+    "customers": pl.Int64,
+    "converged": pl.Boolean,
+    "message": pl.String,
+    "calibration_start": pl.Date,
+    "calibration_end": pl.Date,
+    "time_unit": pl.String,
+    "horizon_months": pl.Int64,
+    "margin": pl.Float64,
+    "monthly_discount_rate": pl.Float64,
+    "fitted_at": pl.Datetime("us"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CLVConfig:
+    """Model configuration (dbt vars ``clv_*``; see README "Predicted customer value")."""
+
+    time_unit: str = "W"  # "W" weeks or "D" days: unit of recency, T and the fitted alpha
+    margin: float = 1.0  # share of revenue counted as value (1.0 = predicted revenue)
+    monthly_discount_rate: float = 0.01
+    horizon_months: int = 12
+    min_repeat_buyers: int = 10
+
+    @classmethod
+    def from_vars(cls, variables: dict) -> "CLVConfig":
+        """Validated config from dbt vars (missing keys take VAR_DEFAULTS)."""
+        v = {**VAR_DEFAULTS, **{k: val for k, val in variables.items() if k in VAR_DEFAULTS}}
+        unit = _UNITS.get(str(v["clv_time_unit"]).strip().lower())
+        if unit is None:
+            raise ValueError(f"dbt var clv_time_unit must be 'week' or 'day', got {v['clv_time_unit']!r}")
+        try:
+            margin, rate = float(v["clv_margin"]), float(v["clv_monthly_discount_rate"])
+            horizon, min_rep = int(v["clv_horizon_months"]), int(v["clv_min_repeat_buyers"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"dbt vars clv_margin, clv_monthly_discount_rate, clv_horizon_months and "
+                             f"clv_min_repeat_buyers must be numbers: {exc}") from None
+        if not (math.isfinite(margin) and margin >= 0):
+            raise ValueError(f"dbt var clv_margin must be a number >= 0, got {margin!r}")
+        if not (math.isfinite(rate) and rate > -1):
+            raise ValueError(f"dbt var clv_monthly_discount_rate must be > -1, got {rate!r}")
+        if horizon < 1:
+            raise ValueError(f"dbt var clv_horizon_months must be >= 1, got {horizon!r}")
+        if min_rep < 1:
+            raise ValueError(f"dbt var clv_min_repeat_buyers must be >= 1, got {min_rep!r}")
+        return cls(unit, margin, rate, horizon, min_rep)
+
+
+@dataclasses.dataclass(frozen=True)
+class CLVOutputs:
+    predictions: pl.DataFrame  # PREDICTION_SCHEMA, one row per customer with a completed order
+    params: pl.DataFrame  # PARAMS_SCHEMA, one row per model parameter
+    bg_fit: clv.FitResult
+    gg_fit: clv.FitResult
+    warnings: list[str]
+
+
+def fit_and_predict(orders: pl.DataFrame, as_of: dt.date, config: CLVConfig,
+                    fitted_at: dt.datetime) -> CLVOutputs:
+    """Fit both models on ``orders`` and predict per customer.
+
+    ``orders``: completed orders, columns customer_id, order_date (date or timestamp) and revenue
+    (reporting currency). Orders after ``as_of`` are ignored. One purchase = one customer-day
+    (orders of the same day are summed); repeat purchases = purchase days after the first. The
+    calibration period runs from the first order day in the data to ``as_of``.
+    """
+    orders = orders.select(
+        pl.col("customer_id").cast(pl.String),
+        pl.col("order_date").cast(pl.Date),
+        pl.col("revenue").cast(pl.Float64),
+    ).filter(pl.col("order_date") <= as_of)
+    calibration_start = orders["order_date"].min() if orders.height else None
+    summary = clv.summary_from_transactions(orders, "customer_id", "order_date", "revenue",
+                                            observation_end=as_of, time_unit=config.time_unit)
+    firsts = orders.group_by("customer_id").agg(pl.col("order_date").min().alias("first_purchase_date"))
+    summary = summary.join(firsts, on="customer_id", how="left").with_columns(pl.col("T").alias("age"))
+
+    bg = clv.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"],
+                       min_customers=config.min_repeat_buyers, min_repeat_customers=config.min_repeat_buyers)
+    gg = clv.fit_gamma_gamma(summary["frequency"], summary["monetary_value"],
+                             min_repeat_customers=config.min_repeat_buyers)
+    warnings = []
+    if not bg.converged:
+        warnings.append(f"BG/NBD not fitted ({bg.message}): probability_alive, expected purchases and "
+                        "predicted_value are null")
+    if not gg.converged:
+        warnings.append(f"Gamma-Gamma not fitted ({gg.message}): expected_avg_order_value and "
+                        "predicted_value are null")
+
+    days = clv.DAYS_PER_UNIT[config.time_unit]
+    x, tx, T, m = (summary[c].cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+    columns = {
+        "probability_alive": clv.conditional_probability_alive(bg, x, tx, T),
+        "expected_purchases_90d": clv.conditional_expected_number_of_purchases(bg, 90.0 / days, x, tx, T),
+        "expected_purchases_365d": clv.conditional_expected_number_of_purchases(bg, 365.0 / days, x, tx, T),
+        "expected_avg_order_value": clv.conditional_expected_average_profit(gg, x, m),
+        "predicted_value": clv.customer_lifetime_value(
+            bg, gg, x, tx, T, m, horizon_months=config.horizon_months, time_unit=config.time_unit,
+            margin=config.margin, discount_rate_monthly=config.monthly_discount_rate),
+    }
+    predictions = summary.with_columns(
+        pl.Series(name, np.broadcast_to(values, x.shape).astype(float)).fill_nan(None) for name, values in columns.items()
+    )
+    predictions = predictions.select([pl.col(c).cast(t) for c, t in PREDICTION_SCHEMA.items()])
+    # non-finite predictions from a converged fit (should not happen) are nulls, never inf
+    predictions = predictions.with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).alias(c) for c in columns)
+
+    rows = []
+    for model, fit in (("bg_nbd", bg), ("gamma_gamma", gg)):
+        for name, published in PARAM_NAMES[model].items():
+            value = fit.params.get(name, math.nan)
+            rows.append({
+                "model": model, "parameter": published,
+                "value": float(value) if fit.converged and math.isfinite(value) else None,
+                "log_likelihood": fit.log_likelihood if fit.converged and math.isfinite(fit.log_likelihood) else None,
+                "customers": fit.n_customers, "converged": fit.converged, "message": fit.message,
+                "calibration_start": calibration_start, "calibration_end": as_of,
+                "time_unit": UNIT_NAMES[config.time_unit], "horizon_months": config.horizon_months,
+                "margin": config.margin, "monthly_discount_rate": config.monthly_discount_rate,
+                "fitted_at": fitted_at.replace(tzinfo=None),
+            })
+    params = pl.DataFrame(rows, schema=PARAMS_SCHEMA)
+    return CLVOutputs(predictions, params, bg, gg, warnings)

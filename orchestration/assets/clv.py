@@ -1,0 +1,114 @@
+"""Analytics layer: BG/NBD + Gamma-Gamma fit on completed orders -> raw/_analytics Parquet.
+
+Glue only: the modelling is orchestration/analytics/clv_outputs.py. The two outputs carry the
+keys dagster-dbt gives the dbt source ``analytics`` (dbt_project/models/staging/analytics), so
+the graph reads marts/fct_orders -> analytics/clv_models -> the marts that join the predictions.
+"""
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import yaml
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from orchestration.analytics.clv_outputs import CLVConfig, CLVOutputs, fit_and_predict
+from orchestration.project import dbt_project
+from orchestration.resources import PipelineSettings
+
+ORDERS_KEY = AssetKey(["marts", "fct_orders"])
+PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])
+PARAMS_KEY = AssetKey(["raw", "analytics", "clv_model_params"])
+CONVERGED_CHECK = "models_fitted"
+ORDERS_SQL = ("SELECT customer_id, order_date, revenue FROM marts.fct_orders "
+              "WHERE is_completed AND revenue IS NOT NULL AND order_date <= ?")
+
+
+def analytics_dir(raw_dir: Path) -> Path:
+    """Folder of the model outputs (the dbt source `analytics` reads <raw>/_analytics/<table>.parquet)."""
+    return raw_dir / "_analytics"
+
+
+def dbt_vars(overrides: dict) -> dict:
+    """dbt vars as the dbt run sees them: dbt_project.yml defaults, then CRM_PULSE_DBT_VARS."""
+    defaults = yaml.safe_load((Path(dbt_project.project_dir) / "dbt_project.yml").read_text(encoding="utf-8"))
+    return {**(defaults.get("vars") or {}), **overrides}
+
+
+def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:
+    """Completed orders up to ``as_of`` from the dbt working database (connection closed on return)."""
+    con = duckdb.connect(str(work_db), read_only=True)
+    try:
+        return con.execute(ORDERS_SQL, [as_of]).pl()
+    finally:
+        con.close()
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Replace ``path`` atomically (a failed write leaves the previous file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+@multi_asset(
+    name="clv_models",
+    specs=[
+        AssetSpec(PREDICTIONS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"},
+                  description="Per-customer probability alive, expected purchases (90 / 365 days), expected "
+                  "average order value and predicted value from BG/NBD + Gamma-Gamma fitted on completed orders "
+                  "up to the analysis date; <raw>/_analytics/clv_customer_predictions.parquet."),
+        AssetSpec(PARAMS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"},
+                  description="Fitted BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) parameters with "
+                  "log-likelihood and calibration period; <raw>/_analytics/clv_model_params.parquet."),
+    ],
+    check_specs=[AssetCheckSpec(CONVERGED_CHECK, asset=PARAMS_KEY,
+                                description="Both models were fitted (else their predictions are null).")],
+    op_tags={"crm_pulse/layer": "analytics"},
+)
+def clv_models(context: AssetExecutionContext, settings: PipelineSettings):
+    """Fit BG/NBD and Gamma-Gamma on marts.fct_orders and write the predictions and parameters."""
+    cfg = settings.get()
+    config = CLVConfig.from_vars(dbt_vars(cfg.dbt_vars))
+    as_of = cfg.resolved_as_of()
+    orders = read_completed_orders(cfg.work_db, as_of)
+    out: CLVOutputs = fit_and_predict(orders, as_of, config, dt.datetime.now(dt.timezone.utc))
+    for warning in out.warnings:
+        context.log.warning(f"CLV: {warning}")
+    folder = analytics_dir(cfg.raw_dir)
+    write_parquet(out.predictions, folder / "clv_customer_predictions.parquet")
+    write_parquet(out.params, folder / "clv_model_params.parquet")
+
+    fits = {"bg_nbd": out.bg_fit, "gamma_gamma": out.gg_fit}
+    context.log.info(f"CLV on {orders.height} completed orders up to {as_of}: " + "; ".join(
+        f"{name} {'fitted' if fit.converged else 'NOT fitted'} on {fit.n_customers} customers"
+        for name, fit in fits.items()))
+    yield MaterializeResult(asset_key=PREDICTIONS_KEY, metadata={
+        "customers": out.predictions.height,
+        "with_predicted_value": int(out.predictions["predicted_value"].is_not_null().sum()),
+        "path": MetadataValue.path(str(folder / "clv_customer_predictions.parquet")),
+    })
+    yield MaterializeResult(asset_key=PARAMS_KEY, metadata={
+        **{f"{name}_{k}": v for name, fit in fits.items() if fit.converged for k, v in fit.params.items()},
+        **{f"{name}_log_likelihood": fit.log_likelihood for name, fit in fits.items() if fit.converged},
+        "time_unit": config.time_unit, "calibration_end": as_of.isoformat(),
+        "path": MetadataValue.path(str(folder / "clv_model_params.parquet")),
+    })
+    yield AssetCheckResult(
+        check_name=CONVERGED_CHECK, asset_key=PARAMS_KEY, passed=not out.warnings,
+        severity=AssetCheckSeverity.WARN,
+        metadata={name: MetadataValue.text(fit.message) for name, fit in fits.items()},
+    )
