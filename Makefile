@@ -10,7 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export CRM_PULSE_LANDING_DIR ?= data/landing
 export CRM_PULSE_WAREHOUSE_DIR ?= data/warehouse
 
-.PHONY: install run demo test test-deps oracle-venv dev docs bench clean
+.PHONY: install run demo test test-deps oracle-venv chromium duckdb14-venv dev docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,24 @@ $(ORACLE_STAMP): tests/oracle-requirements.txt
 
 oracle-venv: $(ORACLE_STAMP)
 
-test-deps: install oracle-venv
+# Test-only: Debian's Chromium and CJK fonts (report rendering tests, screenshots, PDF); never a browser download.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; else \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; fi
+
+# Test-only: DuckDB 1.4 (the version Metabase's DuckDB driver bundles) with its CLI and the SQLAlchemy
+# driver Superset uses, in their own venv, for tests/test_bi_access.py.
+DUCKDB14_VENV := .venv-duckdb14
+DUCKDB14_STAMP := $(DUCKDB14_VENV)/.installed
+
+$(DUCKDB14_STAMP):
+	$(PYTHON) -m venv $(DUCKDB14_VENV)
+	$(DUCKDB14_VENV)/bin/pip install -q "duckdb==1.4.*" "duckdb-cli==1.4.*" "duckdb-engine==0.17.*" "sqlalchemy==2.0.*"
+	touch $@
+
+duckdb14-venv: $(DUCKDB14_STAMP)
+
+test-deps: install oracle-venv chromium duckdb14-venv
 
 test: test-deps
 	CRM_PULSE_REQUIRE_CLV_ORACLE=1 $(BIN)/pytest -q
@@ -53,6 +70,19 @@ dev: install
 
 docs: install
 	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html (or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+
+# Benchmark (not part of `make test`): full + incremental refresh at S/M/L vs a bare DuckDB baseline.
+# make bench [SCALES=S,M,L] [BENCH_PROCESSES=2] [BENCH_NOTE="..."]; results: bench/results.json, bench/README.md
+SCALES ?= S,M,L
+BENCH_PROCESSES ?= 2
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/bench.py --scales "$(SCALES)" --processes "$(BENCH_PROCESSES)" --note "$(BENCH_NOTE)"
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

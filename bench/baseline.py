@@ -145,7 +145,7 @@ def load(con, landing: Path, raw: Path, tmp: Path) -> dict:
         typed = ", ".join(f"{parse_sql(c, ident(c.name))} AS {ident(c.name)}" for c in contract.columns)
         con.execute(f"COPY (SELECT {typed}, _source_file, _export_date, _row_number, 'baseline' AS _load_id, "
                     f"now()::TIMESTAMP AS _loaded_at FROM ({union})) TO {q(out)} (FORMAT parquet)")
-        counts[entity] = con.execute(f"SELECT count(*) FROM read_parquet({q(out)})").fetchone()[0]
+        counts[entity] = con.execute(f"SELECT count(*) FROM read_parquet({q(out)})").fetchall()[0][0]
     return counts
 
 
@@ -174,7 +174,7 @@ def build_models(con, manifest: dict, raw_placeholder: str, raw: Path) -> dict:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
         con.execute(f"CREATE OR REPLACE {kind} {ident(schema)}.{ident(alias)} AS {sql}")
         if kind == "TABLE":
-            rows[f"{schema}.{alias}"] = con.execute(f"SELECT count(*) FROM {ident(schema)}.{ident(alias)}").fetchone()[0]
+            rows[f"{schema}.{alias}"] = con.execute(f"SELECT count(*) FROM {ident(schema)}.{ident(alias)}").fetchall()[0][0]
     return rows
 
 

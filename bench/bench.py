@@ -28,10 +28,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from datasets import SCALES, ensure_generated, export_files, last_export_day, link_landing  # noqa: E402
+from datasets import SCALES, ensure_generated, last_export_day, link_landing  # noqa: E402
 from measure import run_measured  # noqa: E402
 from report import write_readme  # noqa: E402
-from stages import STAGES, run_stages, step_groups  # noqa: E402
+from stages import run_stages, step_groups  # noqa: E402
 
 RESULTS = HERE / "results.json"
 BIN = Path(sys.executable).parent
@@ -60,8 +60,9 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def pipeline_env(scale_dir: Path) -> dict[str, str]:
+def pipeline_env(scale_dir: Path, processes: int) -> dict[str, str]:
     return {
+        "CRM_PULSE_MAX_PROCESSES": str(processes),
         "CRM_PULSE_LANDING_DIR": str(scale_dir / "landing"),
         "CRM_PULSE_WAREHOUSE_DIR": str(scale_dir / "warehouse"),
         "DAGSTER_HOME": str(scale_dir / "dagster_home"),
@@ -81,7 +82,7 @@ def refresh(name: str, scale_dir: Path, env: dict, groups: dict, full: bool) -> 
     rows = stages.get("ingest", {}).get("rows_read", 0)
     out = {
         "exit_code": m.exit_code, "wall_seconds": round(m.wall_seconds, 2), "peak_rss_mb": round(m.peak_rss_mb),
-        "rows_read": rows, "rows_per_second": round(rows / m.wall_seconds) if m.wall_seconds else None,
+        "peak_pss_mb": round(m.peak_pss_mb), "rows_read": rows, "rows_per_second": round(rows / m.wall_seconds) if m.wall_seconds else None,
         "startup_and_engine_seconds": round(m.wall_seconds - stages.get("steps_busy_seconds", 0.0), 2),
         "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT)),
         **stages,
@@ -121,7 +122,7 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
     text = m.log.read_text(errors="replace")
     found = [line for line in text.splitlines() if line.startswith("BASELINE=")]
     out = {"exit_code": m.exit_code, "wall_seconds": round(m.wall_seconds, 2), "peak_rss_mb": round(m.peak_rss_mb),
-           "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT))}
+           "peak_pss_mb": round(m.peak_pss_mb), "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT))}
     if found:
         out.update(json.loads(found[-1][len("BASELINE="):]))
     print(f"  baseline: {m.wall_seconds:.1f}s (load {out.get('load_seconds', '?')}s, marts "
@@ -129,7 +130,7 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
     return out
 
 
-def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict) -> dict:
+def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict, processes: int) -> dict:
     from data_contracts.landing import latest_export_date
 
     print(f"[{scale}] {SCALES[scale]:,} customers", flush=True)
@@ -139,12 +140,12 @@ def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict) -> dict:
         shutil.rmtree(scale_dir / sub, ignore_errors=True)
     held_day = last_export_day(ds.generated)
     history = link_landing(ds.generated, scale_dir / "landing", include_last_day=False)
-    env = pipeline_env(scale_dir)
+    env = pipeline_env(scale_dir, processes)
     result = {
         "customers": ds.customers, "seed": seed, "export_files": ds.files, "export_bytes": ds.bytes,
         "export_rows": ds.rows, "export_rows_total": sum(ds.rows.values()),
         "generate_seconds": round(ds.generate_seconds, 1) if ds.generate_seconds else None,
-        "held_back_day": held_day, "history_files": len(history),
+        "held_back_day": held_day, "history_files": len(history), "max_processes": processes,
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if "groups" not in groups_cache:
@@ -152,7 +153,7 @@ def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict) -> dict:
     groups = groups_cache["groups"]
     result["full"] = refresh("full", scale_dir, env, groups, full=True)
     as_of = latest_export_date(scale_dir / "landing").isoformat()
-    if result["full"]["exit_code"] == 0:
+    if (scale_dir / "warehouse" / "work.duckdb").exists():  # also after a failed step: time what can be timed
         result["baseline"] = baseline(scale_dir, as_of)
     new = link_landing(ds.generated, scale_dir / "landing", include_last_day=True)
     result["new_day_files"] = len(new)
@@ -180,7 +181,11 @@ def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict) -> dict:
     return result
 
 
-def save(results: dict) -> None:
+def save(results: dict, scale: str) -> None:
+    """Merge this scale's results into results.json as it is now (another bench may have written)."""
+    on_disk = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    on_disk.setdefault("scales", {})[scale] = results["scales"][scale]
+    results = {**on_disk, "machine": results["machine"], "targets": results["targets"]}
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     tmp.replace(RESULTS)
@@ -192,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="S,M,L", help="comma-separated subset of S,M,L (default all)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="CRM_PULSE_MAX_PROCESSES for the runs (Dagster step processes; 1 = in process)")
     parser.add_argument("--note", default="", help="free-text note stored with these results (e.g. machine load)")
     args = parser.parse_args(argv)
     scales = [s.strip().upper() for s in args.scales.split(",") if s.strip()]
@@ -209,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     groups_cache: dict = {}
     failed = False
     for scale in scales:
-        result = bench_scale(scale, args.work, args.seed, groups_cache)
+        result = bench_scale(scale, args.work, args.seed, groups_cache, args.processes)
         if args.note:
             result["note"] = args.note
         results["scales"][scale] = result
-        save(results)
+        save(results, scale)
         failed |= result["full"]["exit_code"] != 0 or result["incremental"]["exit_code"] != 0
     print(f"results: {RESULTS.relative_to(ROOT)}, table: bench/README.md")
     return 1 if failed else 0

@@ -23,6 +23,7 @@ class Measured:
     exit_code: int
     wall_seconds: float
     peak_rss_bytes: int
+    peak_pss_bytes: int
     log: Path
     started_at: float  # time.time() at start
     finished_at: float
@@ -31,24 +32,34 @@ class Measured:
     def peak_rss_mb(self) -> float:
         return self.peak_rss_bytes / 2**20
 
+    @property
+    def peak_pss_mb(self) -> float:
+        return self.peak_pss_bytes / 2**20
 
-def tree_rss(proc: psutil.Process) -> int:
-    """Sum of RSS over ``proc`` and all its descendants (processes that vanish mid-sample count 0)."""
-    total = 0
+
+def tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """(RSS, PSS) summed over ``proc`` and all its descendants (processes that vanish count 0).
+
+    PSS splits pages shared between processes (a forked worker and its parent) among them, so the
+    PSS sum is the memory the tree really holds; the RSS sum counts shared pages once per process.
+    """
+    rss = pss = 0
     try:
         members = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            info = member.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
         except psutil.Error:
             pass
-    return total
+    return rss, pss
 
 
 def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
-                 interval: float = 0.2) -> Measured:
+                 interval: float = 0.25) -> Measured:
     """Run ``command`` to completion, output to ``log``; return its wall time and peak tree RSS."""
     log.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **env}
@@ -57,9 +68,10 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path |
         start = time.perf_counter()
         popen = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         proc = psutil.Process(popen.pid)
-        peak = 0
+        peak_rss = peak_pss = 0
         while popen.poll() is None:
-            peak = max(peak, tree_rss(proc))
+            rss, pss = tree_memory(proc)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(interval)
         wall = time.perf_counter() - start
-    return Measured(command, popen.returncode, wall, peak, log, started_at, time.time())
+    return Measured(command, popen.returncode, wall, peak_rss, peak_pss, log, started_at, time.time())

@@ -104,18 +104,21 @@ def dbt_test_only_seconds(run_id: str, op_name: str) -> tuple[float, dict]:
         return 0.0, {}
     tests, models = [], []
     slowest = []
+    elapsed = 0.0
     for path in files:
-        results = json.loads(path.read_text()).get("results", [])
+        data = json.loads(path.read_text())
+        elapsed += data.get("elapsed_time") or 0.0
+        results = data.get("results", [])
         for r in results:
             spans = [(_ts(t["started_at"]), _ts(t["completed_at"])) for t in r.get("timing", [])
                      if t.get("started_at") and t.get("completed_at")]
             if not spans:
                 continue
             span = (min(a for a, _ in spans), max(b for _, b in spans))
-            (tests if r["unique_id"].startswith("test.") else models).append(span)
+            (tests if r["unique_id"].startswith(("test.", "unit_test.")) else models).append(span)
             slowest.append((r.get("execution_time") or 0.0, r["unique_id"]))
     slowest.sort(reverse=True)
-    info = {"dbt_models_and_seeds": len(models), "dbt_tests": len(tests),
+    info = {"dbt_elapsed_seconds": round(elapsed, 2), "dbt_models_and_seeds": len(models), "dbt_tests": len(tests),
             "dbt_test_seconds_sum": round(sum(b - a for a, b in tests), 2),
             "dbt_slowest_nodes": [{"node": n, "seconds": round(s, 2)} for s, n in slowest[:8]]}
     return subtract(tests, models), info
@@ -176,10 +179,11 @@ def run_stages(dagster_home: Path, env: dict[str, str], groups: dict[str, list[s
     dbt_info = {}
     dbt_ops = {d["step"].split("[")[0] for d in details if d["stage"] == "dbt"}
     test_only = 0.0
-    for op in dbt_ops:
+    for op in sorted(dbt_ops):
         t, info = dbt_test_only_seconds(run.run_id, op)
         test_only += t
-        dbt_info.update(info)
+        if info:
+            dbt_info[op] = {**info, "test_only_seconds": round(t, 2)}
     if test_only:
         seconds["dbt"] = seconds.get("dbt", 0.0) - test_only
         seconds["checks"] = seconds.get("checks", 0.0) + test_only

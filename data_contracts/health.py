@@ -43,12 +43,15 @@ class CheckEvaluation:
     metadata: dict
 
 
+#: layer of a check by the first part of its asset key (dbt models are keyed by their folder).
+_LAYERS = {"raw": "ingest", "staging": "dbt_test", "intermediate": "dbt_test", "marts": "dbt_test",
+           "seeds": "dbt_test", "exports": "freshness"}
+
+
 def layer_of(asset: str, check_name: str) -> str:
-    if asset.startswith("raw/"):
-        return "ingest"
     if check_name == "mart_contract":
         return "mart_contract"
-    return "dbt_test"
+    return _LAYERS.get(asset.split("/", 1)[0], "other")
 
 
 def _failing_count(evaluation: CheckEvaluation) -> int:

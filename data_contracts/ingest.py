@@ -138,7 +138,8 @@ def ingest_entity(
         for f in files:
             sha = f.sha256()
             previous = latest.get(f.relative)
-            if previous and previous["sha256"] == sha and layout.data_file(contract, f).exists():
+            if previous and previous["sha256"] == sha and (layout.data_file(contract, f).exists()
+                                                           or previous["rows_loaded"] == 0):  # all quarantined
                 skipped.append(f.relative)
                 continue
             load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha,
@@ -314,8 +315,8 @@ def _pandera_failures(contract: Contract, frame: pl.DataFrame, row_numbers: pl.S
     raw_by_row = {}
     for case in cases.iter_rows(named=True):
         row_number = row_numbers[case["index"]]
-        check = str(case["check"])
-        column = case["column"] or (rules[check].column if check in rules else "")
+        check = _rule_name(contract, case)
+        column = rules[check].column if check in rules else (case["column"] or "")
         if check == "not_nullable":
             check = "required"
         if not raw_by_row:
@@ -326,6 +327,19 @@ def _pandera_failures(contract: Contract, frame: pl.DataFrame, row_numbers: pl.S
             original = f"{rule.column}={raw[rule.column][raw_by_row[row_number]]}; {rule.gte}={raw[rule.gte][raw_by_row[row_number]]}"
         records.append({"row_number": row_number, "column": column, "rule": check, "original_value": original})
     return pl.DataFrame(records, schema=empty.schema)
+
+
+def _rule_name(contract: Contract, case: dict) -> str:
+    """The contract's rule name of a Pandera failure case (Pandera reports a check's error text, e.g.
+    ``greater_than_or_equal_to(0)``, so map it back through the check's position)."""
+    check, number = str(case["check"]), case.get("check_number")
+    if number is not None and number >= 0:
+        if case.get("schema_context") == "DataFrameSchema" and number < len(contract.rules):
+            return contract.rules[number].name
+        column = contract.pandera_schema.columns.get(case.get("column") or "")
+        if case.get("schema_context") == "Column" and column is not None and number < len(column.checks):
+            return column.checks[number].name or check
+    return check
 
 
 def _with_lineage(good: pl.DataFrame, contract: Contract, f: LandingFile, load: FileLoad) -> pl.DataFrame:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXTENSIONS = (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
+#: picked up too, so the reader fails them with a clear message instead of silently ignoring them.
+UNSUPPORTED = (".xls", ".xlsm", ".xlsb", ".tsv", ".txt")
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -33,7 +35,7 @@ class LandingFile:
 def entity_of(filename: str) -> str | None:
     """Entity a file name declares: ``orders.csv`` and split exports ``orders_part2.csv`` -> orders."""
     lower = filename.lower()
-    if not lower.endswith(EXTENSIONS) or lower.startswith((".", "~$")):
+    if not lower.endswith(EXTENSIONS + UNSUPPORTED) or lower.startswith((".", "~$")):
         return None
     stem = lower.rsplit(".", 1)[0]
     return re.split(r"[_.\-]part|[.\-]", stem, maxsplit=1)[0] if stem else None

@@ -253,8 +253,7 @@ def validate_frame(suite: MartSuite, frame) -> list[Outcome]:
         details = result.result or {}
         failing = 0
         if not result.success:
-            failing = int(details.get("unexpected_count") or 0) + int(details.get("missing_count") or 0) \
-                if "unexpected_count" in details else 1
+            failing = int(details.get("unexpected_count") or 0) if "unexpected_count" in details else 1
             if result.exception_info and result.exception_info.get("raised_exception"):
                 message = str(result.exception_info.get("exception_message", ""))
                 details = {"observed_value": f"error: {message}"}

@@ -41,6 +41,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_refresh(settings, full_refresh=args.full_refresh)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration.status import collect, render, render_json
+
+    settings = Settings.from_env()
+    _dagster_home(settings)
+    with DagsterInstance.get() as instance:
+        status = collect(settings, instance)
+    print(render_json(status) if args.json else render(status))
+    return 0 if status.healthy else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report.command import report_command
+
+    return report_command(Settings.from_env(), lang=args.lang, period=args.period, pdf=args.pdf)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
@@ -56,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialise every asset once, in process")
     run.add_argument("--full-refresh", action="store_true", help="reload every export and rebuild every model")
     run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="last run, its checks, export freshness, quarantine, where the outputs are")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(func=cmd_status)
+
+    report = sub.add_parser("report", help="regenerate the customer-analysis report from serving.duckdb (no refresh)")
+    report.add_argument("--lang", choices=["en", "zh"], help="report language (default: CRM_PULSE_LANG)")
+    report.add_argument("--period", choices=["month", "quarter"], help="analysis period (default: CRM_PULSE_REPORT_PERIOD)")
+    report.add_argument("--pdf", choices=["auto", "on", "off"], help="PDF via Chromium (default: CRM_PULSE_REPORT_PDF)")
+    report.set_defaults(func=cmd_report)
 
     args = parser.parse_args(argv)
     try:

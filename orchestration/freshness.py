@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from data_contracts.landing import entity_of
+from data_contracts.landing import EXTENSIONS, entity_of
 from orchestration.ops_settings import CLOCK_TAG, SOURCES, OpsSettings, SourceFreshness
 from orchestration.settings import Settings
 
@@ -107,7 +107,8 @@ def newest_export_date(landing_dir: Path, source: str) -> dt.date | None:
     dates = []
     for folder in source_dir.iterdir():
         if folder.is_dir() and _DATE_DIR.match(folder.name):
-            if any(p.is_file() and entity_of(p.name) for p in folder.iterdir()):
+            if any(p.is_file() and p.name.lower().endswith(EXTENSIONS) and entity_of(p.name)
+                   for p in folder.iterdir()):
                 try:
                     dates.append(dt.date.fromisoformat(folder.name))
                 except ValueError:

@@ -1,34 +1,51 @@
-"""Run the refresh job in process and summarise it for a terminal."""
+"""Run the refresh job in process, summarise it for a terminal, and send its alerts.
+
+No Dagster daemon (hence no sensor) watches an in-process run, so the runner sends the same
+alerts the sensors would (orchestration/alerting/dagster_alerts.py) once the run finished, and tags
+the run so that sensors of a ``dagster dev`` sharing the instance do not send them twice. A channel
+that is down is retried a bounded number of times and logged; it never changes the exit code.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
+from orchestration.alerting.config import channels_from_env, retries_from_env
+from orchestration.alerting.dagster_alerts import describe_results, run_alerts, send
+from orchestration.ops_settings import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
 from orchestration.settings import Settings
+
+_LOG = logging.getLogger("crm_pulse.alerts")
 
 
 def run_refresh(settings: Settings, full_refresh: bool = False, instance: DagsterInstance | None = None) -> int:
-    """Materialise every asset once; return a process exit code (0 = all steps and checks passed)."""
+    """Materialise every asset once; return a process exit code (0 = all steps and blocking checks passed)."""
     from orchestration.definitions import defs
 
+    ops = OpsSettings.from_env()
+    channels, retries = channels_from_env(), retries_from_env()  # configuration errors stop here, before any work
     started = time.monotonic()
     print(f"crm-pulse: landing {settings.landing_dir}")
     print(f"crm-pulse: warehouse {settings.warehouse_dir} (analysis date {settings.resolved_as_of()})")
+    instance = instance or DagsterInstance.get()
     job = defs.resolve_job_def("refresh")
-    result = job.execute_in_process(
-        instance=instance or DagsterInstance.get(),
+    result = _executor(job, instance)(
+        instance=instance,
         raise_on_error=False,
-        tags={"crm_pulse/full_refresh": str(full_refresh).lower()},
+        tags={FULL_REFRESH_TAG: str(full_refresh).lower(), TRIGGER_TAG: "cli", ALERTED_TAG: "in_process"},
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
-    failed_checks = []
+    failed_checks, warned_checks = [], []
     for event in result.all_events:
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
-                failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            if not evaluation.passed:
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                (failed_checks if evaluation.severity == AssetCheckSeverity.ERROR else warned_checks).append(name)
     failed_steps = [e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
     elapsed = time.monotonic() - started
     print()
@@ -36,14 +53,62 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         print(f"crm-pulse: refresh succeeded in {elapsed:.1f}s (run {result.run_id})")
         print(f"  serving database: {settings.serving_db}")
         print(f"  Parquet marts:    {settings.marts_dir}")
-        return 0
-    print(f"crm-pulse: refresh FAILED in {elapsed:.1f}s (run {result.run_id}); published data left unchanged"
-          if not result.success else f"crm-pulse: refresh finished with failed checks (run {result.run_id})")
-    for step in failed_steps:
-        failure = next(e for e in result.all_events if e.step_key == step and e.event_type == DagsterEventType.STEP_FAILURE)
-        error = failure.event_specific_data.error
-        message = (error.message or "").strip().splitlines()
-        print(f"  failed step {step}: {message[0] if message else error.cls_name}")
-    for check in failed_checks:
-        print(f"  failed check {check}")
-    return 1
+        code = 0
+    else:
+        print(f"crm-pulse: refresh FAILED in {elapsed:.1f}s (run {result.run_id}); published data left unchanged"
+              if not result.success else f"crm-pulse: refresh finished with failed checks (run {result.run_id})")
+        for step in failed_steps:
+            failure = next(e for e in result.all_events
+                           if e.step_key == step and e.event_type == DagsterEventType.STEP_FAILURE)
+            error = failure.event_specific_data.error
+            message = (error.message or "").strip().splitlines()
+            print(f"  failed step {step}: {message[0] if message else error.cls_name}")
+        for check in failed_checks:
+            print(f"  failed check {check}")
+        code = 1
+    for check in warned_checks:
+        print(f"  warning: non-blocking check {check} failed")
+    _alert(instance, result.run_id, settings, ops, channels, retries)
+    return code
+
+
+def _alert(instance, run_id, settings, ops, channels, retries) -> None:
+    """Send the run's alerts; whatever happens here, the data run's outcome stands."""
+    try:
+        alerts = run_alerts(instance, run_id, settings, ops)
+        if not alerts:
+            return
+        if not channels:
+            print(f"  {len(alerts)} alert(s) not sent: no alert channel configured (README, Operations > Alerts)")
+            return
+        sent = send(alerts, channels, retries, logger=_LOG)
+        print(f"  alerts: {describe_results(sent)}")
+    except Exception as exc:  # noqa: BLE001 - alerting must never fail the data run
+        _LOG.exception("alert dispatch failed")
+        print(f"  alerts could not be sent: {type(exc).__name__}: {exc}")
+
+
+# --- step processes (CRM_PULSE_MAX_PROCESSES) -----------------------------------------------------
+
+def refresh_job_definition():
+    """The refresh job; module level so that step worker processes can rebuild it."""
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("refresh")
+
+
+def _executor(job, instance: DagsterInstance):
+    """``job.execute_in_process`` (the default: one process), or with ``CRM_PULSE_MAX_PROCESSES`` > 1
+    and a persistent instance Dagster's multiprocess executor: independent steps (the ingest assets)
+    run in parallel worker processes forked from a server that has the definitions preloaded."""
+    processes = int(os.environ.get("CRM_PULSE_MAX_PROCESSES", "1") or "1")
+    if processes <= 1 or not instance.is_persistent:
+        return job.execute_in_process
+
+    def execute(instance, raise_on_error, tags, run_config):
+        executor = {"multiprocess": {"max_concurrent": processes, "start_method": {
+            "forkserver": {"preload_modules": ["orchestration.definitions"]}}}}
+        return execute_job(reconstructable(refresh_job_definition), instance=instance, raise_on_error=raise_on_error,
+                           tags=tags, run_config={**run_config, "execution": {"config": executor}})
+
+    return execute

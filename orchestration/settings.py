@@ -15,6 +15,7 @@ from pathlib import Path
 from data_contracts.landing import latest_export_date
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class Settings:
     dbt_threads: int
     ingest_batch_rows: int
     dbt_vars: dict
+    engine: str = "duckdb"  # where dbt builds: duckdb (work.duckdb) or spark (dbt-spark)
+    dbt_target: str = "duckdb"  # dbt_project/profiles.yml output; defaults to the engine's
+    spark_dir: Path | None = None  # Spark metastore + warehouse (local session); None = <warehouse>/spark
+    spark_marts_dir: Path | None = None  # where publish reads Spark-built marts; None = spark_dir/warehouse/marts.db
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -44,6 +49,9 @@ class Settings:
             dbt_vars = json.loads(env.get("CRM_PULSE_DBT_VARS", "") or "{}")
         except json.JSONDecodeError as exc:
             raise ValueError(f"CRM_PULSE_DBT_VARS must be a JSON object: {exc}") from exc
+        engine = env.get("CRM_PULSE_ENGINE", "duckdb").strip().lower() or "duckdb"
+        if engine not in ENGINES:
+            raise ValueError(f"CRM_PULSE_ENGINE must be one of {', '.join(ENGINES)}, got {engine!r}")
         return cls(
             landing_dir=_path(env.get("CRM_PULSE_LANDING_DIR", "data/landing")),
             warehouse_dir=_path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse")),
@@ -52,6 +60,10 @@ class Settings:
             dbt_threads=int(env.get("CRM_PULSE_DBT_THREADS", "2")),
             ingest_batch_rows=int(env.get("CRM_PULSE_INGEST_BATCH_ROWS", "200000")),
             dbt_vars=dbt_vars,
+            engine=engine,
+            dbt_target=env.get("CRM_PULSE_DBT_TARGET", "").strip() or engine,
+            spark_dir=_path(env["CRM_PULSE_SPARK_DIR"]) if env.get("CRM_PULSE_SPARK_DIR") else None,
+            spark_marts_dir=_path(env["CRM_PULSE_SPARK_MARTS_DIR"]) if env.get("CRM_PULSE_SPARK_MARTS_DIR") else None,
         )
 
     # --- derived locations -------------------------------------------------------------------
@@ -74,6 +86,16 @@ class Settings:
         return self.warehouse_dir / "marts"
 
     @property
+    def spark_home(self) -> Path:
+        """Metastore and table storage of the local Spark session (engine spark)."""
+        return self.spark_dir or self.warehouse_dir / "spark"
+
+    @property
+    def spark_marts(self) -> Path:
+        """Folder with one Parquet folder per Spark-built mart (engine spark)."""
+        return self.spark_marts_dir or self.spark_home / "warehouse" / "marts.db"
+
+    @property
     def reports_dir(self) -> Path:
         return self.warehouse_dir / "reports"
 
@@ -87,6 +109,8 @@ class Settings:
             "CRM_PULSE_RAW_DIR": str(self.raw_dir),
             "CRM_PULSE_WORK_DB": str(self.work_db),
             "CRM_PULSE_DBT_THREADS": str(self.dbt_threads),
+            "CRM_PULSE_DBT_TARGET": self.dbt_target,
+            "CRM_PULSE_SPARK_DIR": str(self.spark_home),
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }

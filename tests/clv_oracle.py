@@ -6,7 +6,8 @@ Reads a JSON request on stdin, answers JSON on stdout. Shares no code with crm-p
   1997-01-01..1997-09-30, freq="D", freq_multiplier=7) and the sha256 of that file;
 * its own BG/NBD and Gamma-Gamma fits on that summary;
 * the log-likelihoods and per-customer predictions at the parameters given in the request,
-  for the (frequency, recency, T, monetary_value) arrays given in the request.
+  for the (frequency, recency, T, monetary_value) arrays given in the request and, when
+  ``evaluate_own_summary`` is true, for its own summary (set "own_summary").
 """
 
 import hashlib
@@ -77,6 +78,9 @@ def main():
         "own_fit": own,
         "sets": {name: evaluate(bgf, ggf, arrays, req["t"]) for name, arrays in req["sets"].items()},
     }
+    if req.get("evaluate_own_summary"):  # predictions for the oracle's own CDNOW summary
+        out["sets"]["own_summary"] = evaluate(
+            bgf, ggf, {c: summ[c].values for c in ("frequency", "recency", "T", "monetary_value")}, req["t"])
     json.dump(out, sys.stdout)
 
 

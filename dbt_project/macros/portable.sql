@@ -61,3 +61,23 @@
     cast('{{ var("load_id", "manual") }}' as {{ dbt.type_string() }}) as load_id,
     cast('{{ var("refreshed_at", "1970-01-01 00:00:00") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
 {%- endmacro %}
+
+{#- Materialisation of the large fact staging models (orders, order lines, tickets, activities):
+    incremental (delete+insert on the key, see macros/incremental_facts.sql) where the engine can
+    replace rows of a table; a full table rebuild elsewhere (Spark with plain Parquet tables). -#}
+{% macro fact_materialization() -%}
+    {{ return(adapter.dispatch('fact_materialization', 'crm_pulse')()) }}
+{%- endmacro %}
+{% macro default__fact_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+{% macro spark__fact_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{#- Money divided by a positive count, rounded half-up to the cent as decimal(18,2) (exact, no
+    floating-point rounding at half cents); null when the count is 0 or null. For non-negative
+    amounts (e.g. average order value, cost per customer). -#}
+{% macro money_per_count(amount, count) -%}
+    cast(floor((2 * cast(round(({{ amount }}) * 100, 0) as double) + ({{ count }})) / nullif(2.0 * ({{ count }}), 0)) / 100 as decimal(18, 2))
+{%- endmacro %}

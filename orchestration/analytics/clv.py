@@ -93,10 +93,14 @@ def summary_from_transactions(df, customer_col: str, date_col: str, value_col: s
     if end is None:
         end = lf.select(pl.col("day").max()).collect().item() or dt.date(1970, 1, 1)  # (empty input)
     start = _as_date(calibration_start) or dt.date.min
-    per_day = lf.filter(pl.col("day") <= end).group_by("customer_id", "day").agg(pl.col("value").sum())
+    # sorted rows and order-keeping groups: every float sum runs in one fixed order and on
+    # contiguous groups, so the summary - and the fit - is reproducible bit for bit (a plain
+    # parallel group_by sums in an arbitrary order and differs in the last bits between runs)
+    per_day = (lf.filter(pl.col("day") <= end).sort("customer_id", "day", "value")
+               .group_by("customer_id", "day", maintain_order=True).agg(pl.col("value").sum()))
     first = pl.col("day").min()
     out = (
-        per_day.group_by("customer_id")
+        per_day.group_by("customer_id", maintain_order=True)
         .agg(
             (pl.len() - 1).cast(pl.Int64).alias("frequency"),
             ((pl.col("day").max() - first).dt.total_days() / days_per_unit).alias("recency"),

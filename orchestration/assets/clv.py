@@ -51,7 +51,7 @@ def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to ``as_of`` from the dbt working database (connection closed on return)."""
     con = duckdb.connect(str(work_db), read_only=True)
     try:
-        return con.execute(ORDERS_SQL, [as_of]).pl()
+        return pl.from_arrow(con.sql(ORDERS_SQL, params=[as_of]).to_arrow_table())
     finally:
         con.close()
 

@@ -9,21 +9,19 @@ check ``mart_contract``. It fails with severity ERROR when an ``error`` item of 
 
 import datetime as dt
 import json
-import re
 
 import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     DagsterEventType,
     MaterializeResult,
     MetadataValue,
     asset,
-    multi_asset_check,
+    asset_check,
 )
 
 from data_contracts import health
@@ -41,51 +39,44 @@ MART_KEYS = {key.path[-1]: key for key in dbt_models.keys if key.path[0] == "mar
 SUITES = {name: suite for name, suite in load_suites().items() if name in MART_KEYS}
 
 
-def _referenced_marts(mart: str) -> list[AssetKey]:
-    """Other marts a suite's SQL reads (so lineage shows them and the check waits for them)."""
-    names = set()
-    for check in SUITES[mart].sql_checks:
-        names.update(re.findall(r"\bmarts\.(\w+)", check.sql))
-    return [MART_KEYS[n] for n in sorted(names) if n in MART_KEYS and n != mart]
+def build_mart_check(mart: str):
+    """One blocking check per mart (separate steps: marts sit on both sides of Python assets such as
+    CLV, so a single step checking all marts could form a cycle). SQL checks may read other marts;
+    no ``additional_deps`` are declared for them (blocking checks with cross-deps would gate each
+    other in a cycle), so put a cross-mart check on the mart built last of the ones it reads."""
+    suite = SUITES[mart]
 
-
-check_specs = [
-    AssetCheckSpec(
-        MART_CHECK, asset=MART_KEYS[mart], blocking=True, additional_deps=_referenced_marts(mart),
+    @asset_check(
+        asset=MART_KEYS[mart], name=MART_CHECK, blocking=True,
         description=f"Mart contract data_contracts/marts/{mart}.yml: {len(suite.expectations)} GX expectation(s) "
         f"and {len(suite.sql_checks)} SQL check(s); error items block the publish.",
     )
-    for mart, suite in SUITES.items()
-]
-
-
-@multi_asset_check(specs=check_specs, name="mart_contracts",
-                   description="Great Expectations suites and SQL checks on the marts, before publish.")
-def mart_contracts(context: AssetCheckExecutionContext, settings: PipelineSettings):
-    cfg = settings.get()
-    con = connect(cfg.work_db, read_only=True)
-    try:
-        for mart, suite in SUITES.items():
+    def _check(context: AssetCheckExecutionContext, settings: PipelineSettings) -> AssetCheckResult:
+        con = connect(settings.get().work_db, read_only=True)
+        try:
             result = validate_mart(suite, con)
-            blocking = bool(result.blocking_failures)
-            (context.log.error if blocking else context.log.warning if result.failed else context.log.info)(
-                result.summary())
-            yield AssetCheckResult(
-                asset_key=MART_KEYS[mart],
-                check_name=MART_CHECK,
-                passed=not result.failed,
-                severity=AssetCheckSeverity.ERROR if blocking or not result.failed else AssetCheckSeverity.WARN,
-                metadata={
-                    "failing_count": result.failing_count,
-                    "failed": len(result.failed),
-                    "blocking_failures": len(result.blocking_failures),
-                    "evaluated": len(result.outcomes),
-                    "summary": result.summary(),
-                    "outcomes": MetadataValue.json([o.as_dict() for o in result.outcomes]),
-                },
-            )
-    finally:
-        con.close()
+        finally:
+            con.close()
+        blocking = bool(result.blocking_failures)
+        (context.log.error if blocking else context.log.warning if result.failed else context.log.info)(
+            result.summary())
+        return AssetCheckResult(
+            passed=not result.failed,
+            severity=AssetCheckSeverity.ERROR if blocking or not result.failed else AssetCheckSeverity.WARN,
+            metadata={
+                "failing_count": result.failing_count,
+                "failed": len(result.failed),
+                "blocking_failures": len(result.blocking_failures),
+                "evaluated": len(result.outcomes),
+                "summary": result.summary(),
+                "outcomes": MetadataValue.json([o.as_dict() for o in result.outcomes]),
+            },
+        )
+
+    return _check
+
+
+mart_checks = [build_mart_check(mart) for mart in SUITES]
 
 
 @asset(

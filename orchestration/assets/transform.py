@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.assets.ingest import load_id_of
+from orchestration.engine import mirror_spark_marts
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import PipelineSettings
 from orchestration.settings import apply_environment
@@ -42,3 +43,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Pi
     if context.run.tags.get("crm_pulse/full_refresh") == "true":
         args.append("--full-refresh")
     yield from dbt.cli(args, context=context).stream()
+    if cfg.engine == "spark":  # later steps read work.duckdb: mirror the Spark-built marts there
+        marts = [key.path[-1] for key in context.selected_asset_keys if key.path[0] == "marts"]
+        for mart in mirror_spark_marts(cfg.spark_marts, cfg.work_db, marts):
+            context.log.info(f"mirrored Spark mart {mart.name} ({mart.rows} rows) from {mart.source}")

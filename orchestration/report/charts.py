@@ -15,6 +15,7 @@ PALETTE = ["#2f6fb5", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#e
 GRID = "#e3e6ea"
 AXIS = "#6b7280"
 FONT = 12
+SCALE = 1.2  # drawn size / viewBox units (text of 12 units shows at about 14 px)
 
 
 def text_width(text: str, size: float = FONT) -> float:
@@ -24,7 +25,7 @@ def text_width(text: str, size: float = FONT) -> float:
 
 def _svg(name: str, title: str, width: float, height: float, body: list[str]) -> str:
     return (f'<svg class="chart-svg" data-chart="{name}" role="img" aria-label="{escape(title)}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" width="100%" preserveAspectRatio="xMidYMid meet" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width * SCALE:.0f}" height="{height * SCALE:.0f}" '
             f'xmlns="http://www.w3.org/2000/svg">' + "".join(body) + "</svg>")
 
 
@@ -37,14 +38,16 @@ def _title(text: str) -> str:
     return f"<title>{escape(text)}</title>"
 
 
-def _nice_max(value: float) -> float:
+def _ticks(value: float, integer: bool = False, target: int = 4) -> list[float]:
+    """Round tick values from 0 to at least ``value`` (about ``target`` steps)."""
     if value <= 0:
-        return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
-    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if value <= step * exponent:
-            return step * exponent
-    return 10 * exponent
+        return [0.0, 1.0]
+    raw = value / target
+    exponent = 10 ** math.floor(math.log10(raw))
+    step = next(m * exponent for m in (1, 2, 2.5, 5, 10) if m * exponent >= raw)
+    if integer:
+        step = max(1.0, math.ceil(step))
+    return [step * k for k in range(int(math.ceil(value / step - 1e-9)) + 1)]
 
 
 def empty(name: str, message: str) -> str:
@@ -102,7 +105,8 @@ def line(name: str, title: str, x_labels: Sequence[str], series: Sequence[tuple[
         return empty(name, title)
     width, height, left, right, top, bottom = 760, 320, 70, 20, 36, 50
     plot_w, plot_h = width - left - right, height - top - bottom
-    y_max = _nice_max(max(values))
+    ticks = _ticks(max(values))
+    y_max = ticks[-1]
     n = len(x_labels)
     step = plot_w / max(n - 1, 1)
     x = lambda i: left + i * step  # noqa: E731
@@ -112,16 +116,15 @@ def line(name: str, title: str, x_labels: Sequence[str], series: Sequence[tuple[
         x0, x1 = x(shade[0]) - step / 2, x(shade[1]) + step / 2
         body.append(f'<rect x="{max(x0, left):.1f}" y="{top}" width="{min(x1, left + plot_w) - max(x0, left):.1f}" '
                     f'height="{plot_h}" fill="#fff4d6"/>')
-    for k in range(5):
-        v = y_max * k / 4
+    for v in ticks:
         body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="{GRID}"/>')
         body.append(_text(left - 6, y(v) + 4, fmt(v), anchor="end", size=11, fill=AXIS))
     every = max(1, math.ceil(n / 12))
     for i, lab in enumerate(x_labels):
-        if i % every == 0 or i == n - 1:
+        if i % every == (n - 1) % every:
             body.append(_text(x(i), top + plot_h + 18, lab, anchor="middle", size=11, fill=AXIS))
     for s, (label, vals) in enumerate(series):
-        color = PALETTE[s % len(PALETTE)] if s == 0 else "#9ca3af"
+        color = PALETTE[0] if s == 0 else "#9ca3af"
         dash = ' stroke-dasharray="5 4"' if (dashed[s] if s < len(dashed) else False) else ""
         points = [(x(i), y(v)) for i, v in enumerate(vals) if v is not None]
         if len(points) >= 2:
@@ -180,7 +183,8 @@ def heatmap(name: str, title: str, rows: Sequence[str], cols: Sequence[str],
 
 # --- horizontal bars --------------------------------------------------------------------------------
 def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
-         fmt: Callable[[float], str], targets: Sequence[tuple[str, float, int]] = ()) -> str:
+         fmt: Callable[[float], str], targets: Sequence[tuple[str, float, int]] = (), integer: bool = False,
+         plot_w: float = 460, first_color: int = 0) -> str:
     """Grouped horizontal bars; ``targets`` = (label, value, series index) reference lines."""
     values = [v for _, vals in series for v in vals if v is not None]
     if not categories or not values:
@@ -189,19 +193,18 @@ def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tupl
     bar_h, gap = 14, 10
     group_h = bar_h * len(series) + gap
     top = 34
-    plot_w = 460
-    x_max = _nice_max(max(values + [t[1] for t in targets]))
+    ticks = _ticks(max(values + [t[1] for t in targets]), integer=integer)
+    x_max = ticks[-1]
     width = label_w + plot_w + 90
     height = top + group_h * len(categories) + 24
     x = lambda v: label_w + plot_w * max(v, 0) / x_max  # noqa: E731
     body = []
-    for k in range(5):
-        v = x_max * k / 4
+    for v in ticks:
         body.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{GRID}"/>')
         body.append(_text(x(v), height - 6, fmt(v), anchor="middle", size=10, fill=AXIS))
     for s, (label, _) in enumerate(series):
-        lx = label_w + s * 170
-        body.append(f'<rect x="{lx}" y="8" width="14" height="12" rx="2" fill="{PALETTE[s % len(PALETTE)]}"/>')
+        lx = label_w + sum(text_width(lab, 11) + 40 for lab, _ in series[:s])
+        body.append(f'<rect x="{lx}" y="8" width="14" height="12" rx="2" fill="{PALETTE[(s + first_color) % len(PALETTE)]}"/>')
         body.append(_text(lx + 20, 18, label, size=11))
     for i, cat in enumerate(categories):
         y0 = top + i * group_h
@@ -213,11 +216,11 @@ def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tupl
             yb = y0 + s * bar_h
             w = max(x(v) - label_w, 1.5)
             body.append(f'<rect class="mark" x="{label_w}" y="{yb}" width="{w:.1f}" height="{bar_h - 2}" '
-                        f'fill="{PALETTE[s % len(PALETTE)]}">{_title(f"{cat} — {label}: {fmt(v)}")}</rect>')
+                        f'fill="{PALETTE[(s + first_color) % len(PALETTE)]}">{_title(f"{cat} — {label}: {fmt(v)}")}</rect>')
             body.append(_text(label_w + w + 4, yb + bar_h - 4, fmt(v), size=10, fill=AXIS))
     for label, value, s in targets:
         tx = x(value)
-        color = PALETTE[s % len(PALETTE)]
+        color = PALETTE[(s + first_color) % len(PALETTE)]
         body.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{color}" '
                     f'stroke-width="1.5" stroke-dasharray="4 3"/>')
         body.append(_text(tx + 3, top + 6 + 12 * s, f"{label} {fmt(value)}", size=10, fill=color))

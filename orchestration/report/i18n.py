@@ -39,7 +39,7 @@ TEXT: dict[str, dict[str, str]] = {
     "kpi_repeat_rate": {"en": "Repeat purchase rate", "zh": "复购率"},
     "kpi_nps": {"en": "NPS", "zh": "净推荐值 NPS"},
     "kpi_csat": {"en": "CSAT (4-5 answers)", "zh": "满意度 CSAT（4-5 分）"},
-    "kpi_first_response": {"en": "Median first response", "zh": "首次响应时长中位数"},
+    "kpi_first_response_hours": {"en": "Median first response", "zh": "首次响应时长中位数"},
     # charts
     "chart_industry": {"en": "Customers by industry", "zh": "客户行业分布"},
     "chart_revenue_trend": {"en": "Monthly revenue trend", "zh": "月度销售额趋势"},

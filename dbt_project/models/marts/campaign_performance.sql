@@ -58,7 +58,8 @@ funnel as (
         sum(case when members.has_converted and members.converted_date <= {{ as_of_date() }} then 1 else 0 end) as converted_customers,
         sum(case
             when members.has_converted and members.converted_date <= {{ as_of_date() }}
-                and first_orders.first_order_date >= members.converted_date then 1 else 0
+                and (first_orders.first_order_date is null or first_orders.first_order_date >= members.converted_date)
+                then 1 else 0
         end) as new_customers
     from members
     left join first_orders on members.customer_id = first_orders.customer_id
@@ -81,7 +82,7 @@ select
     coalesce(attributed.attributed_revenue, cast(0 as decimal(18, 2))) as attributed_revenue,
     campaigns.cost,
     {{ safe_divide('coalesce(attributed.attributed_revenue, 0) - campaigns.cost', 'campaigns.cost') }} as roi,
-    cast({{ safe_divide('campaigns.cost', 'funnel.new_customers') }} as decimal(18, 2)) as customer_acquisition_cost,
+    {{ money_per_count('campaigns.cost', 'funnel.new_customers') }} as customer_acquisition_cost,
     {{ publication_columns() }}
 from campaigns
 left join funnel on campaigns.campaign_id = funnel.campaign_id

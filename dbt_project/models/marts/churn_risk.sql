@@ -23,6 +23,11 @@ followups as (
     group by activities.customer_id
 ),
 
+predictions as (
+    select customer_id, probability_alive
+    from {{ ref('stg_analytics__clv_customer_predictions') }}
+),
+
 measured as (
     select
         customers.customer_id,
@@ -37,12 +42,14 @@ measured as (
         customers.days_since_last_order,
         cast(coalesce(followups.recent_followups, 0) as bigint) as recent_followups,
         cast(coalesce(followups.prior_followups, 0) as bigint) as prior_followups,
+        predictions.probability_alive,
         case
             when customers.purchase_days >= 2
                 then {{ safe_divide(dbt.datediff('customers.first_order_date', 'customers.last_order_date', 'day'), 'customers.purchase_days - 1') }}
         end as usual_purchase_cycle_days
     from customers
     left join followups on customers.customer_id = followups.customer_id
+    left join predictions on customers.customer_id = predictions.customer_id
 ),
 
 signalled as (
@@ -59,7 +66,8 @@ fired as (
     select
         signalled.*,
         coalesce(followup_drop >= {{ var('warning_followup_drop') }}, false) as is_followup_drop,
-        coalesce(purchase_gap_ratio > {{ var('warning_cycle_factor') }}, false) as is_purchase_gap
+        coalesce(purchase_gap_ratio > {{ var('warning_cycle_factor') }}, false) as is_purchase_gap,
+        coalesce(probability_alive < {{ var('clv_low_probability_alive') }}, false) as is_low_probability_alive
     from signalled
 )
 
@@ -80,11 +88,15 @@ select
     usual_purchase_cycle_days,
     purchase_gap_ratio,
     is_purchase_gap,
-    cast((case when is_followup_drop then 1 else 0 end) + (case when is_purchase_gap then 1 else 0 end) as bigint) as signal_count,
-    is_followup_drop or is_purchase_gap as is_flagged,
+    probability_alive,
+    is_low_probability_alive,
+    cast((case when is_followup_drop then 1 else 0 end) + (case when is_purchase_gap then 1 else 0 end)
+        + (case when is_low_probability_alive then 1 else 0 end) as bigint) as signal_count,
+    is_followup_drop or is_purchase_gap or is_low_probability_alive as is_flagged,
     {{ dbt.concat([
         "case when is_followup_drop then 'followup_drop;' else '' end",
-        "case when is_purchase_gap then 'purchase_gap;' else '' end"
+        "case when is_purchase_gap then 'purchase_gap;' else '' end",
+        "case when is_low_probability_alive then 'low_probability_alive;' else '' end"
     ]) }} as signals,
     {{ publication_columns() }}
 from fired

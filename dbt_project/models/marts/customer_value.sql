@@ -13,15 +13,27 @@ recent as (
     group by customer_id
 ),
 
+predictions as (
+    select customer_id, probability_alive, expected_purchases_90d, expected_purchases_365d,
+        expected_avg_order_value, predicted_value
+    from {{ ref('stg_analytics__clv_customer_predictions') }}
+),
+
 measured as (
     select
         base.customer_id,
         base.lifetime_revenue,
         base.completed_orders,
         coalesce(recent.recent_revenue, cast(0 as decimal(18, 2))) as recent_revenue,
-        base.tenure_days
+        base.tenure_days,
+        predictions.probability_alive,
+        predictions.expected_purchases_90d,
+        predictions.expected_purchases_365d,
+        predictions.expected_avg_order_value,
+        predictions.predicted_value
     from base
     left join recent on base.customer_id = recent.customer_id
+    left join predictions on base.customer_id = predictions.customer_id
 ),
 
 ranges as (
@@ -66,5 +78,10 @@ select
     end as value_quintile,
     lifetime_revenue as historical_revenue,
     completed_orders,
+    probability_alive,
+    expected_purchases_90d,
+    expected_purchases_365d,
+    expected_avg_order_value,
+    predicted_value,
     {{ publication_columns() }}
 from scored

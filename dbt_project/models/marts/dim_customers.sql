@@ -7,7 +7,7 @@ rfm as (
     select customer_id, rfm_segment, rfm_code, value_tier from {{ ref('customer_rfm') }}
 ),
 
-value as (
+value_scores as (
     select customer_id, value_score, value_quintile from {{ ref('customer_value') }}
 ),
 
@@ -57,9 +57,9 @@ select
     coalesce(rfm.rfm_segment, 'No recent orders') as rfm_segment,
     rfm.rfm_code,
     coalesce(rfm.value_tier, 'none') as value_tier,
-    value.value_score,
-    value.value_quintile,
-    coalesce(value.value_quintile = 5, false) as is_vip,
+    value_scores.value_score,
+    value_scores.value_quintile,
+    coalesce(value_scores.value_quintile = 5, false) as is_vip,
     cast(coalesce(tickets.ticket_count, 0) as bigint) as ticket_count,
     cast(coalesce(tickets.complaint_count, 0) as bigint) as complaint_count,
     surveys.csat_avg,
@@ -67,6 +67,6 @@ select
     {{ publication_columns() }}
 from base
 left join rfm on base.customer_id = rfm.customer_id
-left join value on base.customer_id = value.customer_id
+left join value_scores on base.customer_id = value_scores.customer_id
 left join tickets on base.customer_id = tickets.customer_id
 left join surveys on base.customer_id = surveys.customer_id

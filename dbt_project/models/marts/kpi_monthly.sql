@@ -29,23 +29,28 @@ order_stats as (
     group by orders.order_month
 ),
 
-order_counts_to_date as (
+order_milestones as (
+    -- a customer has 1+ orders up to a day once its first order is on or before it, 2+ once its
+    -- second order is
     select
-        months.month_start,
-        orders.customer_id,
-        count(*) as orders_to_date
-    from months
-    inner join orders on orders.order_date <= months.month_end
-    group by months.month_start, orders.customer_id
+        customer_id,
+        min(order_date) as first_order_date,
+        min(case when order_rank = 2 then order_date end) as second_order_date
+    from (
+        select customer_id, order_date, row_number() over (partition by customer_id order by order_date) as order_rank
+        from orders
+    ) as ranked
+    group by customer_id
 ),
 
 repeat_stats as (
     select
-        month_start,
-        count(*) as buyers_to_date,
-        sum(case when orders_to_date >= 2 then 1 else 0 end) as repeat_buyers_to_date
-    from order_counts_to_date
-    group by month_start
+        months.month_start,
+        sum(case when order_milestones.first_order_date <= months.month_end then 1 else 0 end) as buyers_to_date,
+        sum(case when order_milestones.second_order_date <= months.month_end then 1 else 0 end) as repeat_buyers_to_date
+    from months
+    cross join order_milestones
+    group by months.month_start
 ),
 
 base_stats as (
@@ -136,7 +141,7 @@ select
     last_year_revenue,
     {{ safe_divide('revenue - last_year_revenue', 'last_year_revenue') }} as revenue_growth_yoy,
     cast(orders as bigint) as orders,
-    cast({{ safe_divide('revenue', 'orders') }} as decimal(18, 2)) as average_order_value,
+    {{ money_per_count('revenue', 'orders') }} as average_order_value,
     100 * {{ safe_divide('csat_satisfied', 'csat_responses') }} as csat_pct,
     100 * {{ safe_divide('nps_net', 'nps_responses') }} as nps,
     high_value_revenue,

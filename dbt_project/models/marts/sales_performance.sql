@@ -153,7 +153,7 @@ select
     compared.revenue,
     cast(compared.orders as bigint) as orders,
     cast(compared.buying_customers as bigint) as buying_customers,
-    cast({{ safe_divide('compared.revenue', 'compared.orders') }} as decimal(18, 2)) as average_order_value,
+    {{ money_per_count('compared.revenue', 'compared.orders') }} as average_order_value,
     cast(compared.new_customers as bigint) as new_customers,
     cast(compared.closed_opportunities as bigint) as closed_opportunities,
     cast(compared.won_opportunities as bigint) as won_opportunities,
@@ -165,7 +165,7 @@ select
     rep_totals.rep_period_revenue,
     team_totals.team_period_revenue,
     cast(team_totals.team_rep_count as bigint) as team_rep_count,
-    cast({{ safe_divide('team_totals.team_period_revenue', 'team_totals.team_rep_count') }} as decimal(18, 2)) as team_avg_rep_revenue,
+    {{ money_per_count('team_totals.team_period_revenue', 'team_totals.team_rep_count') }} as team_avg_rep_revenue,
     {{ safe_divide('rep_totals.rep_period_revenue', safe_divide('team_totals.team_period_revenue', 'team_totals.team_rep_count')) }} as rep_vs_team_avg,
     {{ publication_columns() }}
 from compared

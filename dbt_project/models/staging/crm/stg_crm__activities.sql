@@ -1,3 +1,11 @@
+{{ config(
+    materialized=fact_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='activity_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_superseded_versions(source('crm', 'activities')) }}"
+) }}
+-- Incremental on DuckDB: a run recomputes only the keys new loads touch (macros/incremental_facts.sql).
 -- One row per follow-up activity: the latest exported version of each activity_id, typed and
 -- normalised.
 with deduped as (

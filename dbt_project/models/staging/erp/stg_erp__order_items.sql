@@ -1,3 +1,11 @@
+{{ config(
+    materialized=fact_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_item_key',
+    on_schema_change='fail',
+    post_hook="{{ delete_superseded_versions(source('erp', 'order_items')) }}"
+) }}
+-- Incremental on DuckDB: a run recomputes only the keys new loads touch (macros/incremental_facts.sql).
 -- One row per order line: the latest exported version of each (order_id, sku) pair (lines of
 -- orders exported again collapse; the newest export wins), with the line amount.
 with deduped as (

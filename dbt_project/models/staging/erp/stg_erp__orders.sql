@@ -1,3 +1,11 @@
+{{ config(
+    materialized=fact_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_superseded_versions(source('erp', 'orders')) }}"
+) }}
+-- Incremental on DuckDB: a run recomputes only the keys new loads touch (macros/incremental_facts.sql).
 -- One row per order: the latest exported version of each order_id, typed and normalised.
 with deduped as (
     {{ dedupe_latest(source('erp', 'orders'), ['order_id']) }}

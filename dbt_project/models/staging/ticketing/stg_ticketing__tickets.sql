@@ -1,3 +1,11 @@
+{{ config(
+    materialized=fact_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='ticket_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_superseded_versions(source('ticketing', 'tickets')) }}"
+) }}
+-- Incremental on DuckDB: a run recomputes only the keys new loads touch (macros/incremental_facts.sql).
 -- One row per service ticket: the latest exported version of each ticket_id (a ticket is exported
 -- again in the month it is resolved; the newest export wins), with response and resolution times.
 with deduped as (

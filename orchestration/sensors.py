@@ -1,0 +1,153 @@
+"""Sensors: start a refresh when new export files land; alert on failed checks and failed runs.
+
+- ``new_exports``: lists the landing folder every CRM_PULSE_SENSOR_INTERVAL_SECONDS; a file whose
+  content (sha256) was neither seen by the sensor (cursor: path -> mtime, size, sha256) nor loaded
+  before (load log) starts one refresh run. Files modified in the last CRM_PULSE_SENSOR_SETTLE_SECONDS
+  are still being written and wait for the next tick.
+- ``check_failure_alerts``: reads new asset-check evaluations from the event log (cursor = event
+  storage id); every failed one (blocking or not, since a non-blocking failure leaves the run green)
+  sends one alert; failed export-freshness checks are sent as "source_stale".
+- ``run_failure_alerts``: one alert per failed run.
+
+Runs started by ``crm-pulse run`` alert in process (tag crm_pulse/alerts=in_process): skipped here.
+"""
+
+import hashlib
+import json
+import time
+
+from dagster import (
+    DagsterEventType,
+    DefaultSensorStatus,
+    EventRecordsFilter,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from data_contracts.contract import contracts
+from data_contracts.ingest import RawLayout
+from data_contracts.landing import discover
+from orchestration.alerting.dagster_alerts import (alerted_in_process, check_alert, describe_results,
+                                                   run_failure_alert, send)
+from orchestration.jobs import refresh_in_progress, refresh_job
+from orchestration.ops_settings import TRIGGER_TAG, OpsSettings
+from orchestration.settings import Settings
+
+OPS = OpsSettings.from_env()
+STATUS = DefaultSensorStatus.RUNNING if OPS.automation_running else DefaultSensorStatus.STOPPED
+ALERT_INTERVAL_SECONDS = 30
+MAX_EVENTS_PER_TICK = 500
+
+
+# --- new export files ----------------------------------------------------------------------------
+def scan_landing(settings: Settings, seen: dict, settle_seconds: int, now: float | None = None):
+    """(cursor, new files [(path, sha256)], settling paths): hashes only files whose mtime/size changed."""
+    now = time.time() if now is None else now
+    cursor, new, settling = {}, [], []
+    loaded = set()
+    layout = RawLayout(settings.raw_dir)
+    for contract in contracts().values():
+        log = layout.read_load_log(contract.entity)
+        loaded.update(zip(log["source_file"].to_list(), log["sha256"].to_list()))
+        for f in discover(settings.landing_dir, contract.source, contract.entity):
+            stat = f.path.stat()
+            previous = seen.get(f.relative)
+            if previous and previous[0] == stat.st_mtime_ns and previous[1] == stat.st_size:
+                sha = previous[2]
+            elif now - stat.st_mtime < settle_seconds:
+                settling.append(f.relative)
+                if previous:
+                    cursor[f.relative] = previous
+                continue
+            else:
+                sha = f.sha256()
+            cursor[f.relative] = [stat.st_mtime_ns, stat.st_size, sha]
+            if (previous is None or previous[2] != sha) and (f.relative, sha) not in loaded:
+                new.append((f.relative, sha))
+    return cursor, sorted(new), settling
+
+
+@sensor(
+    name="new_exports",
+    job=refresh_job,
+    minimum_interval_seconds=OPS.sensor_interval_seconds,
+    default_status=STATUS,
+    description="Starts a refresh when new or changed export files land in the landing folder "
+    "(files already loaded with the same content are ignored).",
+)
+def new_exports(context: SensorEvaluationContext):
+    settings = Settings.from_env()
+    seen = json.loads(context.cursor) if context.cursor else {}
+    cursor, new, settling = scan_landing(settings, seen, OPS.settle_seconds)
+    note = f"; {len(settling)} file(s) still being written" if settling else ""
+    if not new:
+        return SensorResult(skip_reason=SkipReason(f"no new export files{note}"), cursor=json.dumps(cursor))
+    running = refresh_in_progress(context.instance)
+    if running:  # keep the old cursor: the files are requested once the run finished
+        return SkipReason(f"{len(new)} new export file(s), waiting for refresh run {running}{note}")
+    run_key = hashlib.sha256(json.dumps(new).encode()).hexdigest()[:16]
+    listing = ", ".join(path for path, _ in new[:10]) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
+    context.log.info(f"new export files: {listing}")
+    return SensorResult(
+        run_requests=[RunRequest(run_key=run_key, tags={TRIGGER_TAG: "new_exports",
+                                                        "crm_pulse/new_files": str(len(new))})],
+        cursor=json.dumps(cursor),
+    )
+
+
+# --- alerts ------------------------------------------------------------------------------------
+@sensor(
+    name="check_failure_alerts",
+    minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
+    default_status=STATUS,
+    description="Sends one alert per failed asset check (blocking or not) and per stale source to the "
+    "channels configured by CRM_PULSE_ALERT_* / CRM_PULSE_SMTP_* variables.",
+)
+def check_failure_alerts(context: SensorEvaluationContext):
+    instance = context.instance
+    kind = DagsterEventType.ASSET_CHECK_EVALUATION
+    if context.cursor is None:  # first tick: start after what is already recorded, do not replay history
+        latest = instance.get_event_records(EventRecordsFilter(event_type=kind), limit=1, ascending=False)
+        start = latest[0].storage_id if latest else 0
+        context.update_cursor(str(start))
+        return SkipReason(f"watching check evaluations after event {start}")
+    records = instance.get_event_records(EventRecordsFilter(event_type=kind, after_cursor=int(context.cursor)),
+                                         limit=MAX_EVENTS_PER_TICK, ascending=True)
+    if not records:
+        return SkipReason("no new check evaluations")
+    settings, ops = Settings.from_env(), OpsSettings.from_env()
+    runs, alerts = {}, []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed:
+            continue
+        if record.run_id not in runs:
+            runs[record.run_id] = instance.get_run_by_id(record.run_id)
+        if alerted_in_process(runs[record.run_id]):
+            continue
+        alerts.append(check_alert(evaluation, record.run_id, settings, ops))
+    sent = send(alerts, logger=context.log) if alerts else []
+    context.update_cursor(str(records[-1].storage_id))
+    return SkipReason(f"{len(records)} check evaluation(s), {describe_results(sent)}")
+
+
+@run_failure_sensor(
+    name="run_failure_alerts",
+    default_status=STATUS,
+    description="Sends one alert per failed run (failed steps and their errors) to the configured channels.",
+)
+def run_failure_alerts(context: RunFailureSensorContext):
+    run = context.dagster_run
+    if alerted_in_process(run):
+        return SkipReason(f"run {run.run_id} alerted in process (crm-pulse run)")
+    alert = run_failure_alert(context.instance, run.run_id, OpsSettings.from_env(), run.job_name)
+    sent = send([alert], logger=context.log)
+    return SkipReason(describe_results(sent))
+
+
+sensors = [new_exports, check_failure_alerts, run_failure_alerts]

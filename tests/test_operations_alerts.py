@@ -1,0 +1,272 @@
+"""Operations, alerts end to end: the real schedule, job and sensors on a real Dagster instance, with
+every alert channel pointed at a real HTTP server and a real SMTP server (aiosmtpd) on 127.0.0.1.
+
+- A scheduled run that stays green although non-blocking checks fail (orders of customers missing
+  from the CRM) and the ticketing exports are late: the check sensor sends one message per failed
+  check and one "source_stale" message, to every channel, and nothing twice.
+- A run that fails (a broken export file): the run-failure sensor sends one "run_failed" message.
+- ``crm-pulse run`` (in process, no sensors): the runner sends the same alerts itself, survives a
+  channel that is down, and the sensors do not send them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, SkipReason, build_run_status_sensor_context, build_schedule_context, build_sensor_context
+
+from orchestration.alerting.message import Alert
+from tests.harness import environment, run_pipeline
+from tests.test_alert_channels import Recorder, _closed_port, _EphemeralController, _Mailbox
+
+pytestmark = pytest.mark.slow
+CHANNEL_PATHS = {"webhook": "/hook", "wecom": "/wecom", "dingtalk": "/dingtalk", "feishu": "/feishu", "slack": "/slack"}
+UNKNOWN_CUSTOMERS = ("C990001", "C990002")
+
+
+# --- servers -----------------------------------------------------------------------------------
+@pytest.fixture
+def http_server():
+    server = Recorder()
+    server.reply = {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "ok"}  # WeCom/DingTalk and Feishu style
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def smtp_server():
+    mailbox = _Mailbox()
+    controller = _EphemeralController(mailbox, hostname="127.0.0.1", port=0)
+    controller.start()
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def channel_env(http: Recorder, smtp: _Mailbox) -> dict[str, str]:
+    return {
+        "CRM_PULSE_ALERT_WEBHOOK_URL": http.url(CHANNEL_PATHS["webhook"]),
+        "CRM_PULSE_ALERT_WECOM_URL": http.url(CHANNEL_PATHS["wecom"] + "?key=k"),
+        "CRM_PULSE_ALERT_DINGTALK_URL": http.url(CHANNEL_PATHS["dingtalk"] + "?access_token=t"),
+        "CRM_PULSE_ALERT_DINGTALK_SECRET": "SECtest",
+        "CRM_PULSE_ALERT_FEISHU_URL": http.url(CHANNEL_PATHS["feishu"]),
+        "CRM_PULSE_ALERT_SLACK_URL": http.url(CHANNEL_PATHS["slack"]),
+        "CRM_PULSE_SMTP_HOST": "127.0.0.1",
+        "CRM_PULSE_SMTP_PORT": str(smtp.port),
+        "CRM_PULSE_ALERT_EMAIL_FROM": "crm-pulse@example.com",
+        "CRM_PULSE_ALERT_EMAIL_TO": "oncall@example.com",
+        "CRM_PULSE_ALERT_RETRIES": "1",
+        "CRM_PULSE_DAGSTER_UI_URL": "http://dagster.example:3000",
+    }
+
+
+def webhook_alerts(http: Recorder) -> list[dict]:
+    return [r.body for r in http.received if r.path == CHANNEL_PATHS["webhook"]]
+
+
+def texts_by_channel(http: Recorder, smtp: _Mailbox) -> dict[str, list[str]]:
+    """The human-readable body each channel received, in order."""
+    out = {name: [] for name in [*CHANNEL_PATHS, "email"]}
+    for r in http.received:
+        name = next(n for n, p in CHANNEL_PATHS.items() if r.path == p)
+        body = r.body
+        out[name].append(json.dumps(body, ensure_ascii=False) if name == "webhook"
+                         else body["markdown"]["content"] if name == "wecom"
+                         else body["markdown"]["text"] if name == "dingtalk"
+                         else body["content"]["text"] if name == "feishu"
+                         else body["text"])
+    for _, _, msg in smtp.messages:
+        out["email"].append(f"{msg['Subject']}\n{msg.get_content()}")
+    return out
+
+
+# --- landing / warehouse copies ------------------------------------------------------------------
+def copy_run(demo_run, tmp_path: Path) -> tuple[Path, Path]:
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    shutil.copytree(demo_run.landing, landing)
+    shutil.copytree(demo_run.warehouse, warehouse, ignore=shutil.ignore_patterns("dagster_home"))
+    return landing, warehouse
+
+
+def add_unknown_customer_orders(landing: Path) -> None:
+    """A split ERP export with two orders of customers the CRM never exported (valid rows)."""
+    path = landing / "erp" / "2026-01-01" / "orders_part2.csv"
+    rows = [f"SO-LATE-{i},{cid},2025-12-30 10:00:00,completed,1234.50,CNY,王芳" for i, cid in enumerate(UNKNOWN_CUSTOMERS)]
+    path.write_text("order_id,customer_id,order_date,status,amount,currency,sales_rep\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+
+
+def break_orders_export(landing: Path) -> str:
+    """Replace the newest orders export by a file with the wrong columns (a file-level problem)."""
+    path = landing / "erp" / "2026-01-01" / "orders.csv"
+    path.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    return "erp/2026-01-01/orders.csv"
+
+
+def instance_at(tmp_path: Path) -> DagsterInstance:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    return DagsterInstance.local_temp(str(home))
+
+
+def failed_evaluations(instance: DagsterInstance, run_id: str) -> list:
+    records = instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    return [e for e in evaluations if not e.passed]
+
+
+# --- tests -------------------------------------------------------------------------------------
+def test_scheduled_run_green_with_failed_checks_and_stale_source_alerts_once_per_channel(
+        demo_run, tmp_path, http_server, smtp_server):
+    from orchestration.definitions import defs
+    from orchestration.schedules import daily_refresh
+    from orchestration.sensors import check_failure_alerts
+
+    landing, warehouse = copy_run(demo_run, tmp_path)
+    add_unknown_customer_orders(landing)
+    shutil.rmtree(landing / "ticketing" / "2026-01-01")  # the ticketing export of the day did not arrive
+    env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+           **channel_env(http_server, smtp_server)}
+    with environment(**env), instance_at(tmp_path) as instance:
+        # the alert sensor was already running: its first tick starts after the existing history
+        first = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance))
+        assert first.cursor is not None and not http_server.received
+
+        # the schedule fires at 08:00 Shanghai time on 2026-01-01 (export due 05:00 + 1 h grace)
+        scheduled = dt.datetime(2026, 1, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        tick = daily_refresh.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=scheduled))
+        assert len(tick.run_requests) == 1
+        request = tick.run_requests[0]
+        assert request.tags["crm_pulse/trigger"] == "schedule"
+        result = defs.resolve_job_def("refresh").execute_in_process(
+            instance=instance, tags=request.tags, raise_on_error=False)
+        assert result.success, "non-blocking check failures must leave the run green"
+        failed = failed_evaluations(instance, result.run_id)
+        failed_keys = {(e.asset_key.to_user_string(), e.check_name) for e in failed}
+        assert ("exports/ticketing", "export_freshness") in failed_keys
+        assert ("exports/crm", "export_freshness") not in failed_keys
+        assert any(check.startswith("relationships_fct_orders_customer_id") for _, check in failed_keys)
+        assert not http_server.received, "the job itself sends nothing; the sensors do"
+
+        second = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
+        third = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=second.cursor))
+
+    alerts = webhook_alerts(http_server)
+    assert len(alerts) == len(failed), "one message per failed check"
+    assert {(a["asset"], a["check"]) for a in alerts} == failed_keys
+    assert all(a["run_id"] == result.run_id for a in alerts)
+    assert all(f"http://dagster.example:3000/runs/{result.run_id}" in a["details_hint"] for a in alerts)
+
+    stale = [a for a in alerts if a["kind"] == "source_stale"]
+    assert [a["asset"] for a in stale] == ["exports/ticketing"]
+    assert stale[0]["severity"] == "warning" and stale[0]["failing_count"] == 31  # 2025-12-02 .. 2026-01-01
+    assert any("newest export 2025-12-01" in s and "2026-01-01" in s for s in stale[0]["samples"])
+
+    relationship = next(a for a in alerts if a["check"].startswith("relationships_fct_orders_customer_id"))
+    assert relationship["kind"] == "check_failed" and relationship["severity"] == "warning"
+    assert relationship["failing_count"] == len(UNKNOWN_CUSTOMERS)
+    assert all(any(c in s for s in relationship["samples"]) for c in UNKNOWN_CUSTOMERS)  # the failing rows
+
+    # every channel got every alert once, in its own format, with the facts an on-call person needs
+    texts = texts_by_channel(http_server, smtp_server)
+    for channel, bodies in texts.items():
+        assert len(bodies) == len(failed), channel
+        assert sum("exports/ticketing" in b for b in bodies) == 1, channel
+        assert all(result.run_id in b for b in bodies), channel
+        rel = next(b for b in bodies if "relationships_fct_orders_customer_id" in b)
+        assert all(c in rel for c in UNKNOWN_CUSTOMERS), channel
+        if channel != "webhook":  # the webhook gets the fields as JSON (checked above)
+            assert f"Failing count: {len(UNKNOWN_CUSTOMERS)}" in rel.replace("*", ""), channel
+    dingtalk = [r for r in http_server.received if r.path == CHANNEL_PATHS["dingtalk"]]
+    assert all("sign" in r.query and "timestamp" in r.query for r in dingtalk)
+    assert {tuple(rcpts) for _, rcpts, _ in smtp_server.messages} == {("oncall@example.com",)}
+    subjects = [msg["Subject"] for _, _, msg in smtp_server.messages]
+    assert "crm-pulse: ticketing exports are stale (31 daily export(s) missing)" in subjects
+
+    # the next tick finds nothing new: no message is sent twice
+    assert "no new check evaluations" in (third.skip_message or "")
+    assert len(webhook_alerts(http_server)) == len(failed)
+
+
+def test_failed_run_alerts_through_run_failure_sensor(demo_run, tmp_path, http_server, smtp_server):
+    from orchestration.definitions import defs
+    from orchestration.sensors import run_failure_alerts
+
+    landing, warehouse = copy_run(demo_run, tmp_path)
+    broken = break_orders_export(landing)
+    env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+           **channel_env(http_server, smtp_server)}
+    with environment(**env), instance_at(tmp_path) as instance:
+        result = defs.resolve_job_def("refresh").execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
+        context = build_run_status_sensor_context(
+            sensor_name="run_failure_alerts", dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        run_failure_alerts(context)
+
+    alerts = webhook_alerts(http_server)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert["kind"] == "run_failed" and alert["severity"] == "error" and alert["run_id"] == result.run_id
+    assert alert["asset"] == "raw/erp/orders"
+    assert any(broken in s and "missing required column" in s for s in alert["samples"])
+    texts = texts_by_channel(http_server, smtp_server)
+    assert all(len(bodies) == 1 and broken in bodies[0] and result.run_id in bodies[0] for bodies in texts.values())
+    assert smtp_server.messages[0][2]["Subject"].startswith("crm-pulse: refresh run failed at raw/erp/orders")
+
+
+def test_cli_run_alerts_in_process_and_survives_a_dead_channel(demo_run, tmp_path, http_server):
+    from orchestration.sensors import check_failure_alerts, run_failure_alerts
+
+    landing, warehouse = copy_run(demo_run, tmp_path)
+    broken = break_orders_export(landing)
+    dead = f"http://127.0.0.1:{_closed_port()}/down"
+    with instance_at(tmp_path) as instance:
+        watch = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance))
+        run = run_pipeline(landing, warehouse, instance=instance,
+                           CRM_PULSE_ALERT_WEBHOOK_URL=http_server.url("/hook"), CRM_PULSE_ALERT_SLACK_URL=dead,
+                           CRM_PULSE_ALERT_RETRIES="2", CRM_PULSE_FRESHNESS_CLOCK="now")
+        run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
+        # the sensors of a `dagster dev` on the same instance leave this run alone
+        later = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=watch.cursor))
+        failure = next(r.event_log_entry.dagster_event for r in instance.get_records_for_run(
+            run_id=run_id, of_type=DagsterEventType.RUN_FAILURE).records)
+        skipped = run_failure_alerts(build_run_status_sensor_context(
+            sensor_name="run_failure_alerts", dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(run_id)).for_run_failure())
+
+    assert run.exit_code == 1, run.output  # the data failure decides the exit code, not the dead channel
+    assert "refresh FAILED" in run.output and "failed step" in run.output
+    alerts = [r.body for r in http_server.received]
+    kinds = sorted(a["kind"] for a in alerts)
+    # wall clock: the demo exports (newest 2026-01-01) are stale for every source
+    assert kinds == ["run_failed", "source_stale", "source_stale", "source_stale"]
+    failed_run = next(a for a in alerts if a["kind"] == "run_failed")
+    assert failed_run["run_id"] == run_id and any(broken in s for s in failed_run["samples"])
+    assert {a["asset"] for a in alerts if a["kind"] == "source_stale"} == {"exports/crm", "exports/erp", "exports/ticketing"}
+    assert "alerts: 4 alert(s), 4 delivery(ies) ok, 4 failed (slack: DeliveryError: connection failed" in run.output
+    assert len(http_server.received) == 4  # nothing sent twice by the sensors below
+    assert isinstance(skipped, SkipReason) and "alerted in process" in skipped.skip_message
+    assert "0 alert(s)" in (later.skip_message or "")
+
+
+def test_alert_kinds_are_the_documented_ones():
+    with pytest.raises(ValueError):
+        Alert(kind="something_else", title="x")
