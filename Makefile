@@ -10,7 +10,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export CRM_PULSE_LANDING_DIR ?= data/landing
 export CRM_PULSE_WAREHOUSE_DIR ?= data/warehouse
 
-.PHONY: install run demo test test-deps oracle-venv chromium duckdb14-venv dev docs bench clean
+.PHONY: install run demo test test-deps oracle-venv chromium duckdb14-venv spark-deps dev docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,21 +45,35 @@ chromium:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; fi
 
 # Test-only: DuckDB 1.4 (the version Metabase's DuckDB driver bundles) with its CLI and the SQLAlchemy
-# driver Superset uses, in their own venv, for tests/test_bi_access.py.
+# driver Superset uses, in their own venv, plus Evidence's DuckDB source connector (npm), for
+# tests/test_bi_access.py.
 DUCKDB14_VENV := .venv-duckdb14
 DUCKDB14_STAMP := $(DUCKDB14_VENV)/.installed
 
 $(DUCKDB14_STAMP):
 	$(PYTHON) -m venv $(DUCKDB14_VENV)
 	$(DUCKDB14_VENV)/bin/pip install -q "duckdb==1.4.*" "duckdb-cli==1.4.*" "duckdb-engine==0.17.*" "sqlalchemy==2.0.*"
+	npm install -s --no-audit --no-fund --prefix $(DUCKDB14_VENV)/evidence "@evidence-dev/duckdb@2.0.1"
 	touch $@
 
 duckdb14-venv: $(DUCKDB14_STAMP)
 
-test-deps: install oracle-venv chromium duckdb14-venv
+# Spark engine (CRM_PULSE_ENGINE=spark, tests/test_spark_parity.py): dbt-spark with a local PySpark
+# session from PyPI, and a Java runtime (Debian's default JRE, installed only when no java is found).
+SPARK_STAMP := $(VENV)/.spark-installed
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[spark]"
+	touch $@
+
+spark-deps: $(SPARK_STAMP)
+	@if command -v java >/dev/null 2>&1 || test -n "$$JAVA_HOME"; then :; else \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jre-headless; fi
+
+test-deps: install oracle-venv chromium duckdb14-venv spark-deps
 
 test: test-deps
-	CRM_PULSE_REQUIRE_CLV_ORACLE=1 $(BIN)/pytest -q
+	CRM_PULSE_REQUIRE_CLV_ORACLE=1 CRM_PULSE_REQUIRE_SPARK=1 $(BIN)/pytest -q
 
 DAGSTER_HOME_DIR := $(abspath $(CRM_PULSE_WAREHOUSE_DIR))/dagster_home
 

@@ -60,6 +60,8 @@ def step_groups(env: dict[str, str]) -> dict[str, list[str]]:
 
 def stage_of(step_key: str, groups: dict[str, list[str]]) -> str:
     op = step_key.split("[")[0]
+    if op.endswith(("_contract", "_freshness", "_check", "_checks")):
+        return "checks"  # check-only steps (mart contracts, export freshness) whatever their asset's group
     for group in groups.get(op, []):
         if group in GROUP_STAGE:
             return GROUP_STAGE[group]

@@ -178,7 +178,7 @@ def test_chinese_labels_render_as_glyphs_not_boxes(browser, zh_report):
         assert len(chars) >= 10
         shapes = page.evaluate("""([chars, family]) => {
             const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;
-            const g = canvas.getContext('2d');
+            const g = canvas.getContext('2d', {willReadFrequently: true});
             return chars.map(ch => {
                 g.clearRect(0, 0, 64, 64); g.font = '40px ' + family; g.fillStyle = '#000'; g.textBaseline = 'top';
                 g.fillText(ch, 4, 4);
@@ -264,8 +264,8 @@ def test_headline_revenue_orders_and_buyers_match_the_exports(browser, demo_run,
     orders = orders[orders["status"] == "completed"].copy()
     orders["day"] = orders["order_date"].map(lambda t: t.date())
     rates = _fx_rates()
-    orders["cny"] = [(a * rates[(c or "CNY").upper()]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-                     for a, c in zip(orders["amount"], orders["currency"].where(orders["currency"].notna(), None))]
+    orders["cny"] = [(a * rates[c.upper() if isinstance(c, str) and c else "CNY"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                     for a, c in zip(orders["amount"], orders["currency"])]
     shown = _headline(browser, en_report)
     for (start, end), which in ((Q4, 0), (Q3, 1)):
         q = orders[(orders.day >= start) & (orders.day <= end)]

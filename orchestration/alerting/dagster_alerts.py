@@ -76,19 +76,12 @@ def samples_from_metadata(metadata: Mapping) -> list[str]:
 
 
 def dbt_test_samples(metadata: Mapping, run_id: str, settings: Settings, limit: int = MAX_SAMPLES) -> list[str]:
-    """Re-run a failed dbt test's compiled SQL on the working database and show a few failing rows."""
+    """A few failing rows of a failed dbt test, queried from the working database."""
     unique_id = plain(metadata.get("unique_id"))
     if not unique_id or not str(unique_id).startswith("test."):
         return []
-    compiled = None
-    for results in sorted((PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{run_id[:7]}-*/run_results.json")):
-        try:
-            doc = json.loads(results.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        compiled = next((r.get("compiled_code") for r in doc.get("results", []) if r.get("unique_id") == unique_id),
-                        None) or compiled
-    if not compiled or not settings.work_db.exists():
+    sql = _compiled_test_sql(str(unique_id), run_id) or _generic_test_sql(str(unique_id))
+    if not sql or not settings.work_db.exists():
         return []
     from orchestration.serving import connect
 
@@ -98,7 +91,7 @@ def dbt_test_samples(metadata: Mapping, run_id: str, settings: Settings, limit: 
         _LOG.warning("could not open %s for dbt test samples: %s", settings.work_db, exc)
         return []
     try:
-        cursor = con.execute(f"select * from ({compiled}) as failures limit {int(limit)}")
+        cursor = con.execute(f"select * from ({sql}) as failures limit {int(limit)}")
         columns = [d[0] for d in cursor.description]
         return [", ".join(f"{c}={v}" for c, v in zip(columns, row)) for row in cursor.fetchall()]
     except Exception as exc:  # noqa: BLE001
@@ -106,6 +99,58 @@ def dbt_test_samples(metadata: Mapping, run_id: str, settings: Settings, limit: 
         return []
     finally:
         con.close()
+
+
+def _compiled_test_sql(unique_id: str, run_id: str) -> str | None:
+    """The test's SQL as dbt compiled it in this run (run_results.json of the run's dbt invocations)."""
+    for results in sorted((PROJECT_ROOT / "dbt_project" / "target").glob(f"*-{run_id[:7]}-*/run_results.json")):
+        try:
+            doc = json.loads(results.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for result in doc.get("results", []):
+            if result.get("unique_id") == unique_id and result.get("compiled_code"):
+                return result["compiled_code"]
+    return None
+
+
+def _generic_test_sql(unique_id: str) -> str | None:
+    """Failing rows of dbt's generic tests (not_null, unique, accepted_values, relationships), built
+    from the manifest, for runs whose compiled SQL is gone (dagster-dbt may build in a temp copy)."""
+    try:
+        from orchestration.project import dbt_project
+
+        manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001
+        return None
+    node = manifest.get("nodes", {}).get(unique_id) or {}
+    meta = node.get("test_metadata") or {}
+    kwargs, column = meta.get("kwargs") or {}, (meta.get("kwargs") or {}).get("column_name")
+    attached = manifest["nodes"].get(node.get("attached_node") or "")
+    if not attached or not column:
+        return None
+
+    def relation(n: dict) -> str:
+        return f'"{n["schema"]}"."{n.get("alias") or n["name"]}"'
+
+    model = relation(attached)
+    name = meta.get("name")
+    if name == "not_null":
+        return f"select * from {model} where {column} is null"
+    if name == "unique":
+        return f"select {column}, count(*) as occurrences from {model} group by {column} having count(*) > 1"
+    if name == "accepted_values":
+        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs.get("values") or [])
+        return f"select {column}, count(*) as n_rows from {model} where {column} not in ({values}) group by {column}"
+    if name == "relationships":
+        parents = [manifest["nodes"].get(d) for d in node.get("depends_on", {}).get("nodes", [])
+                   if d != node.get("attached_node")]
+        field = kwargs.get("field")
+        if not parents or not parents[0] or not field:
+            return None
+        return (f"select child.{column} from {model} as child left join {relation(parents[0])} as parent "
+                f"on child.{column} = parent.{field} where child.{column} is not null and parent.{field} is null")
+    return None
 
 
 def quarantine_reasons(settings: Settings, entity: str, limit: int = MAX_SAMPLES) -> list[str]:
