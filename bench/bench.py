@@ -98,7 +98,8 @@ def compile_models(scale_dir: Path, as_of: str) -> tuple[Path, str]:
     raw = scale_dir / "baseline" / "raw"
     target = scale_dir / "dbt_target"
     shutil.rmtree(target, ignore_errors=True)
-    env = {**os.environ, "CRM_PULSE_RAW_DIR": str(raw), "CRM_PULSE_WORK_DB": str(scale_dir / "compile.duckdb"),
+    (scale_dir / "compile").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CRM_PULSE_RAW_DIR": str(raw), "CRM_PULSE_WORK_DB": str(scale_dir / "compile" / "baseline.duckdb"),  # catalog name = baseline's
            "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     run_vars = {"as_of": as_of, "load_id": "baseline", "refreshed_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
     subprocess.run([str(BIN / "dbt"), "compile", "--quiet", "--project-dir", str(ROOT / "dbt_project"),
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="CRM_PULSE_MAX_PROCESSES for the runs (Dagster step processes; 1 = in process)")
     parser.add_argument("--note", default="", help="free-text note stored with these results (e.g. machine load)")
     args = parser.parse_args(argv)
+    args.work = args.work.resolve()
     scales = [s.strip().upper() for s in args.scales.split(",") if s.strip()]
     unknown = [s for s in scales if s not in SCALES]
     if unknown:

@@ -4,10 +4,11 @@
   content (sha256) was neither seen by the sensor (cursor: path -> mtime, size, sha256) nor loaded
   before (load log) starts one refresh run. Files modified in the last CRM_PULSE_SENSOR_SETTLE_SECONDS
   are still being written and wait for the next tick.
-- ``check_failure_alerts``: reads new asset-check evaluations from the event log (cursor = event
-  storage id); every failed one (blocking or not, since a non-blocking failure leaves the run green)
-  sends one alert; failed export-freshness checks are sent as "source_stale".
-- ``run_failure_alerts``: one alert per failed run.
+- ``check_failure_alerts``: after each successful run, reads the run's asset-check evaluations from
+  the event log; every failed one (a non-blocking failure leaves the run green) sends one alert;
+  failed export-freshness checks are sent as "source_stale".
+- ``run_failure_alerts``: after each failed run, one alert per failed check (blocking or not) and
+  one for the run.
 
 Runs started by ``crm-pulse run`` alert in process (tag crm_pulse/alerts=in_process): skipped here.
 """
@@ -17,15 +18,16 @@ import json
 import time
 
 from dagster import (
-    DagsterEventType,
+    DagsterRunStatus,
     DefaultSensorStatus,
-    EventRecordsFilter,
     RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
@@ -33,15 +35,13 @@ from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
 from orchestration.alerting.dagster_alerts import (alerted_in_process, check_alert, describe_results,
-                                                   run_failure_alert, send)
+                                                   failed_check_evaluations, run_alerts, send)
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.ops_settings import TRIGGER_TAG, OpsSettings
 from orchestration.settings import Settings
 
 OPS = OpsSettings.from_env()
 STATUS = DefaultSensorStatus.RUNNING if OPS.automation_running else DefaultSensorStatus.STOPPED
-ALERT_INTERVAL_SECONDS = 30
-MAX_EVENTS_PER_TICK = 500
 
 
 # --- new export files ----------------------------------------------------------------------------
@@ -101,53 +101,39 @@ def new_exports(context: SensorEvaluationContext):
 
 
 # --- alerts ------------------------------------------------------------------------------------
-@sensor(
+# Run-status sensors: the daemon hands each finished run to the sensor exactly once (its cursor
+# follows the run-status events), whatever event-log storage the instance uses.
+@run_status_sensor(
     name="check_failure_alerts",
-    minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
+    run_status=DagsterRunStatus.SUCCESS,
     default_status=STATUS,
-    description="Sends one alert per failed asset check (blocking or not) and per stale source to the "
-    "channels configured by CRM_PULSE_ALERT_* / CRM_PULSE_SMTP_* variables.",
+    description="After every successful run, sends one alert per failed asset check: a non-blocking check "
+    "failure leaves the run green, so the check results are read from the event log. Failed "
+    "export-freshness checks are sent as 'source_stale'.",
 )
-def check_failure_alerts(context: SensorEvaluationContext):
-    instance = context.instance
-    kind = DagsterEventType.ASSET_CHECK_EVALUATION
-    if context.cursor is None:  # first tick: start after what is already recorded, do not replay history
-        latest = instance.get_event_records(EventRecordsFilter(event_type=kind), limit=1, ascending=False)
-        start = latest[0].storage_id if latest else 0
-        context.update_cursor(str(start))
-        return SkipReason(f"watching check evaluations after event {start}")
-    records = instance.get_event_records(EventRecordsFilter(event_type=kind, after_cursor=int(context.cursor)),
-                                         limit=MAX_EVENTS_PER_TICK, ascending=True)
-    if not records:
-        return SkipReason("no new check evaluations")
+def check_failure_alerts(context: RunStatusSensorContext):
+    run = context.dagster_run
+    if alerted_in_process(run):
+        return SkipReason(f"run {run.run_id} alerted in process (crm-pulse run)")
     settings, ops = Settings.from_env(), OpsSettings.from_env()
-    runs, alerts = {}, []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.passed:
-            continue
-        if record.run_id not in runs:
-            runs[record.run_id] = instance.get_run_by_id(record.run_id)
-        if alerted_in_process(runs[record.run_id]):
-            continue
-        alerts.append(check_alert(evaluation, record.run_id, settings, ops))
-    sent = send(alerts, logger=context.log) if alerts else []
-    context.update_cursor(str(records[-1].storage_id))
-    return SkipReason(f"{len(records)} check evaluation(s), {describe_results(sent)}")
+    alerts = [check_alert(ev, run.run_id, settings, ops) for ev in failed_check_evaluations(context.instance, run.run_id)]
+    if not alerts:
+        return SkipReason(f"run {run.run_id}: every check passed")
+    return SkipReason(f"run {run.run_id}: {describe_results(send(alerts, logger=context.log))}")
 
 
 @run_failure_sensor(
     name="run_failure_alerts",
     default_status=STATUS,
-    description="Sends one alert per failed run (failed steps and their errors) to the configured channels.",
+    description="After every failed run, sends one alert per failed asset check and one for the run "
+    "(failed steps and their errors).",
 )
 def run_failure_alerts(context: RunFailureSensorContext):
     run = context.dagster_run
     if alerted_in_process(run):
         return SkipReason(f"run {run.run_id} alerted in process (crm-pulse run)")
-    alert = run_failure_alert(context.instance, run.run_id, OpsSettings.from_env(), run.job_name)
-    sent = send([alert], logger=context.log)
-    return SkipReason(describe_results(sent))
+    alerts = run_alerts(context.instance, run.run_id, Settings.from_env(), OpsSettings.from_env())
+    return SkipReason(f"run {run.run_id}: {describe_results(send(alerts, logger=context.log))}")
 
 
 sensors = [new_exports, check_failure_alerts, run_failure_alerts]

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, SkipReason, build_run_status_sensor_context, build_schedule_context, build_sensor_context
+from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
 
 from orchestration.alerting.message import Alert
 from tests.harness import environment, run_pipeline
@@ -145,8 +145,8 @@ def test_scheduled_run_green_with_failed_checks_and_stale_source_alerts_once_per
            **channel_env(http_server, smtp_server)}
     with environment(**env), instance_at(tmp_path) as instance:
         # the alert sensor was already running: its first tick starts after the existing history
-        first = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance))
-        assert first.cursor is not None and not http_server.received
+        first = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+        assert not http_server.received
 
         # the schedule fires at 08:00 Shanghai time on 2026-01-01 (export due 05:00 + 1 h grace)
         scheduled = dt.datetime(2026, 1, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -164,8 +164,11 @@ def test_scheduled_run_green_with_failed_checks_and_stale_source_alerts_once_per
         assert any(check.startswith("relationships_fct_orders_customer_id") for _, check in failed_keys)
         assert not http_server.received, "the job itself sends nothing; the sensors do"
 
-        second = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor))
-        third = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=second.cursor))
+        second = check_failure_alerts.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor))
+        assert result.run_id in second.skip_message
+        third = check_failure_alerts.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs, cursor=second.cursor))
 
     alerts = webhook_alerts(http_server)
     assert len(alerts) == len(failed), "one message per failed check"
@@ -199,8 +202,8 @@ def test_scheduled_run_green_with_failed_checks_and_stale_source_alerts_once_per
     subjects = [msg["Subject"] for _, _, msg in smtp_server.messages]
     assert "crm-pulse: ticketing exports are stale (31 daily export(s) missing)" in subjects
 
-    # the next tick finds nothing new: no message is sent twice
-    assert "no new check evaluations" in (third.skip_message or "")
+    # the next tick finds no newly finished run: no message is sent twice
+    assert result.run_id not in (third.skip_message or "")
     assert len(webhook_alerts(http_server)) == len(failed)
 
 
@@ -213,16 +216,15 @@ def test_failed_run_alerts_through_run_failure_sensor(demo_run, tmp_path, http_s
     env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
            **channel_env(http_server, smtp_server)}
     with environment(**env), instance_at(tmp_path) as instance:
+        before = run_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
         result = defs.resolve_job_def("refresh").execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
-        failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
-        context = build_run_status_sensor_context(
-            sensor_name="run_failure_alerts", dagster_event=failure, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
-        run_failure_alerts(context)
+        tick = run_failure_alerts.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs, cursor=before.cursor))
+        assert result.run_id in tick.skip_message
 
     alerts = webhook_alerts(http_server)
-    assert len(alerts) == 1
+    assert len(alerts) == 1  # the failed ingest step; every check that ran passed
     alert = alerts[0]
     assert alert["kind"] == "run_failed" and alert["severity"] == "error" and alert["run_id"] == result.run_id
     assert alert["asset"] == "raw/erp/orders"
@@ -233,24 +235,21 @@ def test_failed_run_alerts_through_run_failure_sensor(demo_run, tmp_path, http_s
 
 
 def test_cli_run_alerts_in_process_and_survives_a_dead_channel(demo_run, tmp_path, http_server):
-    from orchestration.sensors import check_failure_alerts, run_failure_alerts
+    from orchestration.definitions import defs
+    from orchestration.sensors import run_failure_alerts
 
     landing, warehouse = copy_run(demo_run, tmp_path)
     broken = break_orders_export(landing)
     dead = f"http://127.0.0.1:{_closed_port()}/down"
     with instance_at(tmp_path) as instance:
-        watch = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance))
+        watch = run_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
         run = run_pipeline(landing, warehouse, instance=instance,
                            CRM_PULSE_ALERT_WEBHOOK_URL=http_server.url("/hook"), CRM_PULSE_ALERT_SLACK_URL=dead,
                            CRM_PULSE_ALERT_RETRIES="2", CRM_PULSE_FRESHNESS_CLOCK="now")
         run_id = instance.get_run_records(limit=1)[0].dagster_run.run_id
         # the sensors of a `dagster dev` on the same instance leave this run alone
-        later = check_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, cursor=watch.cursor))
-        failure = next(r.event_log_entry.dagster_event for r in instance.get_records_for_run(
-            run_id=run_id, of_type=DagsterEventType.RUN_FAILURE).records)
-        skipped = run_failure_alerts(build_run_status_sensor_context(
-            sensor_name="run_failure_alerts", dagster_event=failure, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(run_id)).for_run_failure())
+        later = run_failure_alerts.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs, cursor=watch.cursor))
 
     assert run.exit_code == 1, run.output  # the data failure decides the exit code, not the dead channel
     assert "refresh FAILED" in run.output and "failed step" in run.output
@@ -263,10 +262,50 @@ def test_cli_run_alerts_in_process_and_survives_a_dead_channel(demo_run, tmp_pat
     assert {a["asset"] for a in alerts if a["kind"] == "source_stale"} == {"exports/crm", "exports/erp", "exports/ticketing"}
     assert "alerts: 4 alert(s), 4 delivery(ies) ok, 4 failed (slack: DeliveryError: connection failed" in run.output
     assert len(http_server.received) == 4  # nothing sent twice by the sensors below
-    assert isinstance(skipped, SkipReason) and "alerted in process" in skipped.skip_message
-    assert "0 alert(s)" in (later.skip_message or "")
+    assert f"run {run_id} alerted in process" in later.skip_message
 
 
 def test_alert_kinds_are_the_documented_ones():
     with pytest.raises(ValueError):
         Alert(kind="something_else", title="x")
+
+
+def test_status_reports_last_run_checks_freshness_and_quarantine(demo_run, tmp_path, capsys):
+    from orchestration.cli import main
+    from tests import oracle
+
+    home = tmp_path / "dagster_home"
+    shutil.copytree(demo_run.warehouse / "dagster_home", home)
+    env = {**demo_run.env, "DAGSTER_HOME": str(home)}
+    with environment(**env):
+        code = main(["status", "--json"])
+        status = json.loads(capsys.readouterr().out)
+        assert main(["status"]) == code
+        text = capsys.readouterr().out
+    with DagsterInstance.local_temp(str(home)) as instance:
+        run = instance.get_run_records(limit=1)[0].dagster_run
+        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in instance.get_records_for_run(
+            run_id=run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    assert status["last_run"]["run_id"] == run.run_id and status["last_run"]["status"] == "SUCCESS"
+    assert len(status["checks"]) == len(evaluations)
+    assert sum(not c["passed"] for c in status["checks"]) == sum(not e.passed for e in evaluations)
+    assert code == (0 if status["healthy"] else 1)
+    # demo exports end 2026-01-01 = the analysis date: fresh by the analysis clock, old by the wall clock
+    assert [(f["source"], f["fresh"], f["newest_export"]) for f in status["freshness"]] == [
+        ("crm", True, "2026-01-01"), ("erp", True, "2026-01-01"), ("ticketing", True, "2026-01-01")]
+    # quarantined rows, recounted independently: data rows in each export minus the rows passing its contract
+    expected = {}
+    for source, entity in (("crm", "customers"), ("crm", "activities"), ("erp", "orders"), ("erp", "order_items"),
+                           ("ticketing", "tickets"), ("crm", "opportunities")):
+        clean = oracle.clean_rows(demo_run.landing, source, entity)
+        kept = clean.groupby("_source_file").size().to_dict() if len(clean) else {}
+        total = 0
+        for path in sorted((demo_run.landing / source).glob(f"*/{entity}.*")):
+            relative = path.relative_to(demo_run.landing).as_posix()
+            total += len(oracle.read_rows(path)) - kept.get(relative, 0)
+        expected[entity] = total
+    got = status["quarantine"]["per_entity"]
+    assert {e: got.get(e, 0) for e in expected} == expected
+    assert sum(expected.values()) > 0
+    assert status["serving"]["serving_db"] == str(demo_run.serving_db) and status["serving"]["exists"]
+    assert run.run_id in text and str(demo_run.serving_db) in text and "quarantine:" in text

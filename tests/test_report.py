@@ -29,8 +29,15 @@ from tests import oracle
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHARTS = ["industry_pie", "revenue_trend", "region_heatmap", "rfm_segments", "cohort_heatmap", "churn_reasons",
-          "service_times"]
+CHARTS = [
+    "industry_pie",
+    "revenue_trend",
+    "region_heatmap",
+    "rfm_segments",
+    "cohort_heatmap",
+    "churn_reasons",
+    "service_times",
+]
 Q4 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
 Q3 = (dt.date(2025, 7, 1), dt.date(2025, 9, 30))
 
@@ -65,8 +72,13 @@ def zh_report(demo_run, tmp_path_factory) -> Path:
     """The Chinese report, generated from a copy of the published serving database."""
     warehouse = tmp_path_factory.mktemp("zh-warehouse")
     shutil.copy(demo_run.serving_db, warehouse / "serving.duckdb")
-    settings = Settings.from_env({"CRM_PULSE_LANDING_DIR": str(demo_run.landing),
-                                  "CRM_PULSE_WAREHOUSE_DIR": str(warehouse), "CRM_PULSE_LANG": "zh"})
+    settings = Settings.from_env(
+        {
+            "CRM_PULSE_LANDING_DIR": str(demo_run.landing),
+            "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+            "CRM_PULSE_LANG": "zh",
+        }
+    )
     result = generate_report(settings, ReportOptions.from_env(settings, environ={}, pdf="off"))
     assert result.missing_marts == [], result.missing_marts
     return result.html
@@ -79,9 +91,13 @@ class Page:
         self.page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         self.console: list[str] = []
         self.requests: list[str] = []
-        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        )
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
-        self.page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:")) else self.requests.append(r.url))
+        self.page.on(
+            "request", lambda r: None if r.url.startswith(("file:", "data:", "about:")) else self.requests.append(r.url)
+        )
         self.page.route(re.compile(r"^(https?|wss?|ftp)://"), lambda route: route.abort())
         self.page.goto(html.resolve().as_uri(), wait_until="load")
 
@@ -137,7 +153,9 @@ def test_report_renders_every_chart_without_errors(browser, en_report, zh_report
         counts = {c["name"]: sum(s["marks"] for s in c["svgs"]) for c in charts}
         assert counts["cohort_heatmap"] >= 12 * 1 and counts["region_heatmap"] >= 12
         assert counts["revenue_trend"] >= 24  # one point per month + the line(s)
-        tones = page.evaluate("() => [...document.querySelectorAll('.kpi.bad .change')].map(e => getComputedStyle(e).color)")
+        tones = page.evaluate(
+            "() => [...document.querySelectorAll('.kpi.bad .change')].map(e => getComputedStyle(e).color)"
+        )
         assert tones and set(tones) == {"rgb(198, 40, 40)"}, "adverse KPI changes must be red"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"report-{lang}.png"), full_page=True)
@@ -176,7 +194,8 @@ def test_chinese_labels_render_as_glyphs_not_boxes(browser, zh_report):
         # 2. each Chinese character draws a different shape, unlike a missing glyph (all the same box)
         chars = sorted(set(re.sub(r"[^\u4e00-\u9fff]", "", page.inner_text("h1") + page.inner_text("#headline"))))
         assert len(chars) >= 10
-        shapes = page.evaluate("""([chars, family]) => {
+        shapes = page.evaluate(
+            """([chars, family]) => {
             const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;
             const g = canvas.getContext('2d', {willReadFrequently: true});
             return chars.map(ch => {
@@ -185,7 +204,9 @@ def test_chinese_labels_render_as_glyphs_not_boxes(browser, zh_report):
                 const d = g.getImageData(0, 0, 64, 64).data; let hash = 0, ink = 0;
                 for (let i = 3; i < d.length; i += 4) { hash = (hash * 31 + d[i]) >>> 0; if (d[i] > 0) ink++; }
                 return [hash, ink];
-            }); }""", [chars + ["\ue000", "\ue001"], page.evaluate("getComputedStyle(document.body).fontFamily")])
+            }); }""",
+            [chars + ["\ue000", "\ue001"], page.evaluate("getComputedStyle(document.body).fontFamily")],
+        )
         glyphs, missing = shapes[:-2], shapes[-2:]
         assert all(ink > 20 for _, ink in glyphs), "a Chinese character drew (almost) nothing"
         assert len({h for h, _ in glyphs}) == len(chars), "different Chinese characters drew identical shapes (tofu)"
@@ -201,7 +222,8 @@ def _headline(browser, html: Path) -> dict[str, tuple[float | None, float | None
     view = open_page(browser, html)
     try:
         rows = view.page.evaluate(
-            "() => [...document.querySelectorAll('.kpi')].map(e => [e.dataset.kpi, e.dataset.value, e.dataset.previous])")
+            "() => [...document.querySelectorAll('.kpi')].map(e => [e.dataset.kpi, e.dataset.value, e.dataset.previous])"
+        )
         return {k: (float(v) if v else None, float(p) if p else None) for k, v, p in rows}
     finally:
         view.close()
@@ -216,14 +238,24 @@ def _marts_headline(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
     first = orders.groupby("customer_id").order_date.min()
     high = set(con.execute("select customer_id from customer_rfm where value_tier = 'high'").df().customer_id)
     to_date = orders[orders.order_date <= end].groupby("customer_id").size()
-    months = con.execute("""select month_start, customers_at_start, churned_customers from kpi_monthly
-                            where month_start between ? and ? order by 1""", [start, end]).fetchall()
-    surveys = con.execute("""select sum(nps_responses), sum(nps * nps_responses), sum(csat_responses), sum(csat_pct * csat_responses)
+    months = con.execute(
+        """select month_start, customers_at_start, churned_customers from kpi_monthly
+                            where month_start between ? and ? order by 1""",
+        [start, end],
+    ).fetchall()
+    surveys = con.execute(
+        """select sum(nps_responses), sum(nps * nps_responses), sum(csat_responses), sum(csat_pct * csat_responses)
                              from service_performance where period_type = 'month' and period_start between ? and ?""",
-                          [start, end]).fetchone()
-    hours = [h for (h,) in con.execute("""select first_response_hours from fct_tickets
+        [start, end],
+    ).fetchone()
+    hours = [
+        h
+        for (h,) in con.execute(
+            """select first_response_hours from fct_tickets
                                          where created_date between ? and ? and first_response_hours is not null""",
-                                      [start, end]).fetchall()]
+            [start, end],
+        ).fetchall()
+    ]
     return {
         "revenue": revenue,
         "orders": float(len(in_q)),
@@ -264,8 +296,10 @@ def test_headline_revenue_orders_and_buyers_match_the_exports(browser, demo_run,
     orders = orders[orders["status"] == "completed"].copy()
     orders["day"] = orders["order_date"].map(lambda t: t.date())
     rates = _fx_rates()
-    orders["cny"] = [(a * rates[c.upper() if isinstance(c, str) and c else "CNY"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-                     for a, c in zip(orders["amount"], orders["currency"])]
+    orders["cny"] = [
+        (a * rates[c.upper() if isinstance(c, str) and c else "CNY"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        for a, c in zip(orders["amount"], orders["currency"])
+    ]
     shown = _headline(browser, en_report)
     for (start, end), which in ((Q4, 0), (Q3, 1)):
         q = orders[(orders.day >= start) & (orders.day <= end)]
@@ -295,10 +329,18 @@ def test_report_command_regenerates_from_serving_db(demo_run, tmp_path):
     warehouse = tmp_path / "warehouse"
     warehouse.mkdir()
     shutil.copy(demo_run.serving_db, warehouse / "serving.duckdb")
-    env = {"PATH": "/usr/bin:/bin", "DO_NOT_TRACK": "1", "CRM_PULSE_LANDING_DIR": str(demo_run.landing),
-           "CRM_PULSE_WAREHOUSE_DIR": str(warehouse), "CRM_PULSE_REPORT_PERIOD": "month", "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DO_NOT_TRACK": "1",
+        "CRM_PULSE_LANDING_DIR": str(demo_run.landing),
+        "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+        "CRM_PULSE_REPORT_PERIOD": "month",
+        "HOME": str(tmp_path),
+    }
     cli = [sys.executable, "-m", "orchestration.cli", "report"]
-    done = subprocess.run([*cli, "--lang", "zh", "--pdf", "off"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [*cli, "--lang", "zh", "--pdf", "off"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     html = warehouse / "reports" / "customer-report-2025-12-zh.html"
     assert str(html) in done.stdout and "PDF:  not generated" in done.stdout
@@ -306,9 +348,17 @@ def test_report_command_regenerates_from_serving_db(demo_run, tmp_path):
     assert "客户分析报告 · 2025年12月" in text and "对比 2025年11月" in text
     assert not (warehouse / "work.duckdb").exists() and not (warehouse / "raw").exists()
 
-    missing = subprocess.run(cli, env={**env, "CRM_PULSE_WAREHOUSE_DIR": str(tmp_path / "none")},
-                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+    missing = subprocess.run(
+        cli,
+        env={**env, "CRM_PULSE_WAREHOUSE_DIR": str(tmp_path / "none")},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert missing.returncode == 2
     assert "no published serving database" in missing.stderr and "Traceback" not in missing.stderr
-    bad = subprocess.run(cli, env={**env, "CRM_PULSE_REPORT_PERIOD": "week"}, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = subprocess.run(
+        cli, env={**env, "CRM_PULSE_REPORT_PERIOD": "week"}, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert bad.returncode == 2 and "CRM_PULSE_REPORT_PERIOD" in bad.stderr and "Traceback" not in bad.stderr

@@ -16,15 +16,18 @@ from orchestration.settings import Settings
 D = dt.date
 
 
-@pytest.mark.parametrize("as_of, kind, expected, previous", [
-    (D(2026, 1, 1), "quarter", (D(2025, 10, 1), D(2025, 12, 31)), (D(2025, 7, 1), D(2025, 9, 30))),
-    (D(2025, 12, 31), "quarter", (D(2025, 10, 1), D(2025, 12, 31)), (D(2025, 7, 1), D(2025, 9, 30))),
-    (D(2025, 12, 30), "quarter", (D(2025, 7, 1), D(2025, 9, 30)), (D(2025, 4, 1), D(2025, 6, 30))),
-    (D(2025, 2, 14), "quarter", (D(2024, 10, 1), D(2024, 12, 31)), (D(2024, 7, 1), D(2024, 9, 30))),
-    (D(2026, 1, 1), "month", (D(2025, 12, 1), D(2025, 12, 31)), (D(2025, 11, 1), D(2025, 11, 30))),
-    (D(2024, 2, 29), "month", (D(2024, 2, 1), D(2024, 2, 29)), (D(2024, 1, 1), D(2024, 1, 31))),
-    (D(2025, 1, 15), "month", (D(2024, 12, 1), D(2024, 12, 31)), (D(2024, 11, 1), D(2024, 11, 30))),
-])
+@pytest.mark.parametrize(
+    "as_of, kind, expected, previous",
+    [
+        (D(2026, 1, 1), "quarter", (D(2025, 10, 1), D(2025, 12, 31)), (D(2025, 7, 1), D(2025, 9, 30))),
+        (D(2025, 12, 31), "quarter", (D(2025, 10, 1), D(2025, 12, 31)), (D(2025, 7, 1), D(2025, 9, 30))),
+        (D(2025, 12, 30), "quarter", (D(2025, 7, 1), D(2025, 9, 30)), (D(2025, 4, 1), D(2025, 6, 30))),
+        (D(2025, 2, 14), "quarter", (D(2024, 10, 1), D(2024, 12, 31)), (D(2024, 7, 1), D(2024, 9, 30))),
+        (D(2026, 1, 1), "month", (D(2025, 12, 1), D(2025, 12, 31)), (D(2025, 11, 1), D(2025, 11, 30))),
+        (D(2024, 2, 29), "month", (D(2024, 2, 1), D(2024, 2, 29)), (D(2024, 1, 1), D(2024, 1, 31))),
+        (D(2025, 1, 15), "month", (D(2024, 12, 1), D(2024, 12, 31)), (D(2024, 11, 1), D(2024, 11, 30))),
+    ],
+)
 def test_analysis_period_is_last_complete_period(as_of, kind, expected, previous):
     period = analysis_period(as_of, kind)
     assert (period.start, period.end) == expected
@@ -45,8 +48,13 @@ def _copy(demo_run, tmp_path, lang="en"):
     warehouse = tmp_path / "warehouse"
     warehouse.mkdir()
     shutil.copy(demo_run.serving_db, warehouse / "serving.duckdb")
-    settings = Settings.from_env({"CRM_PULSE_LANDING_DIR": str(demo_run.landing),
-                                  "CRM_PULSE_WAREHOUSE_DIR": str(warehouse), "CRM_PULSE_LANG": lang})
+    settings = Settings.from_env(
+        {
+            "CRM_PULSE_LANDING_DIR": str(demo_run.landing),
+            "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+            "CRM_PULSE_LANG": lang,
+        }
+    )
     return settings, warehouse / "serving.duckdb"
 
 

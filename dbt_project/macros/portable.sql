@@ -31,7 +31,7 @@
 
 {#- Hours between two timestamps, as a double with second precision. -#}
 {% macro hours_between(start_ts, end_ts) -%}
-    ({{ dbt.datediff(start_ts, end_ts, 'second') }} / 3600.0)
+    (cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as double) / 3600)
 {%- endmacro %}
 
 {#- Division returning null (not an error) when the denominator is 0 or null. -#}

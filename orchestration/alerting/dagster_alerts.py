@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Iterable, Mapping, Sequence
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
@@ -205,14 +206,7 @@ def run_failure_alert(instance: DagsterInstance, run_id: str, ops: OpsSettings, 
         message = _first_line(error) if error else (event.message or "")
         failed_steps.append(event.step_key)
         samples.append(f"step {event.step_key}: {message}")
-    assets = []
-    for record in instance.get_records_for_run(run_id=run_id,
-                                               of_type=DagsterEventType.ASSET_FAILED_TO_MATERIALIZE).records:
-        data = record.event_log_entry.dagster_event.event_specific_data
-        failure = getattr(data, "asset_materialization_failure", None)
-        reason = getattr(getattr(failure, "reason", None), "value", "")
-        if reason != "UPSTREAM_FAILED_TO_MATERIALIZE":
-            assets.append(data.asset_key.to_user_string())
+    assets = _unmaterialized_assets(instance, run_id, set(failed_steps))
     for record in instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
         ev = record.event_log_entry.dagster_event.event_specific_data
         if not ev.passed and ev.severity == AssetCheckSeverity.ERROR:
@@ -220,11 +214,26 @@ def run_failure_alert(instance: DagsterInstance, run_id: str, ops: OpsSettings, 
     if not samples:
         for record in instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.RUN_FAILURE).records:
             samples.append(record.event_log_entry.dagster_event.message or "run failed")
-    where = ", ".join(dict.fromkeys(assets)) or ", ".join(failed_steps) or None
+    shown = assets[:3] + ([f"+{len(assets) - 3} more"] if len(assets) > 3 else [])
+    where = ", ".join(shown) or ", ".join(failed_steps) or None
     return Alert(kind="run_failed", title=f"crm-pulse: {job_name} run failed"
                  + (f" at {where}" if where else "") + "; published data left unchanged",
                  severity="error", asset=where, failing_count=len(failed_steps) or None, samples=samples,
                  run_id=run_id, details_hint=ops.run_link(run_id))
+
+
+def _unmaterialized_assets(instance: DagsterInstance, run_id: str, steps: set[str]) -> list[str]:
+    """Assets the failed steps planned but did not materialise."""
+    done = {r.event_log_entry.dagster_event.event_specific_data.materialization.asset_key
+            for r in instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records}
+    planned = []
+    for record in instance.get_records_for_run(run_id=run_id,
+                                               of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records:
+        event = record.event_log_entry.dagster_event
+        key = event.event_specific_data.asset_key
+        if event.step_key in steps and key not in done:
+            planned.append(key.to_user_string())
+    return list(dict.fromkeys(planned))
 
 
 def _first_line(error) -> str:
@@ -234,8 +243,12 @@ def _first_line(error) -> str:
         chain.append(chain[-1].cause)
     for err in reversed(chain):  # the innermost error is the user's problem
         lines = [l.strip() for l in (err.message or "").strip().splitlines() if l.strip()]
-        if lines:
-            return f"{err.cls_name}: {lines[0]}" if err.cls_name and not lines[0].startswith(err.cls_name) else lines[0]
+        if lines:  # "pkg.module.KeyError: x" -> "KeyError: x"; a dagster Failure is its description
+            prefix, _, rest = lines[0].partition(": ")
+            if rest and re.fullmatch(r"[\w.]+", prefix):
+                name = prefix.rsplit(".", 1)[-1]
+                return rest if name == "Failure" else f"{name}: {rest}"
+            return lines[0]
     return error.cls_name or "error"
 
 

@@ -93,7 +93,7 @@ def data_quality(context: AssetExecutionContext, settings: PipelineSettings) -> 
     load_id = load_id_of(context)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     records = context.instance.get_records_for_run(
-        run_id=context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000).records
+        run_id=context.run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000).records
     evaluations = []
     for record in records:
         ev = record.event_log_entry.dagster_event.event_specific_data
@@ -102,8 +102,8 @@ def data_quality(context: AssetExecutionContext, settings: PipelineSettings) -> 
             severity=ev.severity.value, metadata={k: _plain(v) for k, v in (ev.metadata or {}).items()}))
     layout = RawLayout(cfg.raw_dir)
     logs = [layout.read_load_log(c.entity) for c in contracts().values()]
-    rows = health.check_rows(evaluations, context.run_id, load_id, now)
-    rows += health.file_rows(pl.concat(logs, how="vertical_relaxed"), context.run_id, load_id, now)
+    rows = health.check_rows(evaluations, context.run.run_id, load_id, now)
+    rows += health.file_rows(pl.concat(logs, how="vertical_relaxed"), context.run.run_id, load_id, now)
     path = health.write_run(cfg.raw_dir / "_quality", load_id, rows)
     statuses = {s: sum(1 for r in rows if r["record_type"] == "check" and r["status"] == s)
                 for s in ("passed", "warning", "failed")}

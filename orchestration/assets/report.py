@@ -1,6 +1,5 @@
 """Report layer: the customer-analysis report, regenerated after every publish."""
 
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from orchestration.assets.publish import SERVING_KEY
@@ -27,10 +26,12 @@ def customer_report(context: AssetExecutionContext, settings: PipelineSettings) 
     if result.missing_marts:
         context.log.warning(f"report sections left empty, marts not published: {', '.join(result.missing_marts)}")
     context.log.info(f"report written to {result.html}" + (f" and {result.pdf}" if result.pdf else ""))
-    return MaterializeResult(metadata={
-        "html": MetadataValue.path(str(result.html)),
-        "pdf": MetadataValue.path(str(result.pdf)) if result.pdf else MetadataValue.text("not generated"),
-        "period": result.period.slug,
-        "lang": result.lang,
-        "headline": MetadataValue.json({k: v for k, v in result.headline.items()}),
-    })
+    return MaterializeResult(
+        metadata={
+            "html": MetadataValue.path(str(result.html)),
+            "pdf": MetadataValue.path(str(result.pdf)) if result.pdf else MetadataValue.text("not generated"),
+            "period": result.period.slug,
+            "lang": result.lang,
+            "headline": MetadataValue.json({k: v for k, v in result.headline.items()}),
+        }
+    )

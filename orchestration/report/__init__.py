@@ -45,7 +45,10 @@ def generate_report(settings: Settings, options: ReportOptions | None = None) ->
     as_of = settings.resolved_as_of()
     period = analysis_period(as_of, options.period)
     unknown = dbt_var(settings, "unknown_label", "待补充")
-    sla = (float(dbt_var(settings, "sla_first_response_hours", 2)), float(dbt_var(settings, "sla_resolution_hours", 24)))
+    sla = (
+        float(dbt_var(settings, "sla_first_response_hours", 2)),
+        float(dbt_var(settings, "sla_resolution_hours", 24)),
+    )
     d = report_data.load(settings.serving_db, as_of, period, unknown_label=unknown)
     html_text = render_html(d, options.lang, sla, settings.serving_db.name)
 
@@ -56,13 +59,21 @@ def generate_report(settings: Settings, options: ReportOptions | None = None) ->
     tmp = out_dir / f".{stem}.html.tmp"
     tmp.write_text(html_text, encoding="utf-8")
     os.replace(tmp, html)
-    result = ReportResult(html=html, pdf=None, period=period, lang=options.lang, missing_marts=sorted(d.missing),
-                          headline={k.key: k.value for k in d.kpis})
+    result = ReportResult(
+        html=html,
+        pdf=None,
+        period=period,
+        lang=options.lang,
+        missing_marts=sorted(d.missing),
+        headline={k.key: k.value for k in d.kpis},
+    )
     if options.pdf == "off":
         result.notes.append("PDF skipped (CRM_PULSE_REPORT_PDF=off)")
     elif options.chromium is None:
-        message = ("PDF skipped: no Chromium found (install the `chromium` package or set CRM_PULSE_CHROMIUM; "
-                   "CRM_PULSE_REPORT_PDF=off silences this)")
+        message = (
+            "PDF skipped: no Chromium found (install the `chromium` package or set CRM_PULSE_CHROMIUM; "
+            "CRM_PULSE_REPORT_PDF=off silences this)"
+        )
         if options.pdf == "on":
             raise PdfError(message.replace("PDF skipped", "PDF requested (CRM_PULSE_REPORT_PDF=on)"))
         result.notes.append(message)

@@ -10,8 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
-PALETTE = ["#2f6fb5", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#e15759", "#9c755f",
-           "#bab0ac", "#ff9da7"]
+PALETTE = ["#2f6fb5", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#e15759", "#9c755f", "#bab0ac", "#ff9da7"]
 GRID = "#e3e6ea"
 AXIS = "#6b7280"
 FONT = 12
@@ -24,14 +23,18 @@ def text_width(text: str, size: float = FONT) -> float:
 
 
 def _svg(name: str, title: str, width: float, height: float, body: list[str]) -> str:
-    return (f'<svg class="chart-svg" data-chart="{name}" role="img" aria-label="{escape(title)}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width * SCALE:.0f}" height="{height * SCALE:.0f}" '
-            f'xmlns="http://www.w3.org/2000/svg">' + "".join(body) + "</svg>")
+    return (
+        f'<svg class="chart-svg" data-chart="{name}" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width * SCALE:.0f}" height="{height * SCALE:.0f}" '
+        f'xmlns="http://www.w3.org/2000/svg">' + "".join(body) + "</svg>"
+    )
 
 
 def _text(x, y, text, anchor="start", size=FONT, fill="#1f2937", weight="normal", extra="") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}" '
-            f'font-weight="{weight}"{extra}>{escape(str(text))}</text>')
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}" '
+        f'font-weight="{weight}"{extra}>{escape(str(text))}</text>'
+    )
 
 
 def _title(text: str) -> str:
@@ -55,15 +58,21 @@ def empty(name: str, message: str) -> str:
 
 
 # --- pie / donut -----------------------------------------------------------------------------------
-def pie(name: str, title: str, items: Sequence[tuple[str, float]], fmt: Callable[[float], str],
-        other_label: str = "Other", max_slices: int = 8) -> str:
+def pie(
+    name: str,
+    title: str,
+    items: Sequence[tuple[str, float]],
+    fmt: Callable[[float], str],
+    other_label: str = "Other",
+    max_slices: int = 8,
+) -> str:
     items = [(label, float(v)) for label, v in items if v and float(v) > 0]
     if not items:
         return empty(name, title)
     items.sort(key=lambda kv: -kv[1])
     if len(items) > max_slices:
-        rest = sum(v for _, v in items[max_slices - 1:])
-        items = items[:max_slices - 1] + [(other_label, rest)]
+        rest = sum(v for _, v in items[max_slices - 1 :])
+        items = items[: max_slices - 1] + [(other_label, rest)]
     total = sum(v for _, v in items)
     cx, cy, r, inner = 150, 150, 120, 62
     legend_w = max(text_width(f"{label}  {fmt(v)}  (100.0%)") for label, v in items) + 40
@@ -74,21 +83,38 @@ def pie(name: str, title: str, items: Sequence[tuple[str, float]], fmt: Callable
         color = PALETTE[i % len(PALETTE)]
         tip = _title(f"{label}: {fmt(value)} ({share:.1%})")
         if share >= 0.9999:
-            body.append(f'<circle class="mark" cx="{cx}" cy="{cy}" r="{(r + inner) / 2}" fill="none" '
-                        f'stroke="{color}" stroke-width="{r - inner}">{tip}</circle>')
+            body.append(
+                f'<circle class="mark" cx="{cx}" cy="{cy}" r="{(r + inner) / 2}" fill="none" '
+                f'stroke="{color}" stroke-width="{r - inner}">{tip}</circle>'
+            )
         else:
             a0, a1 = angle, angle + 2 * math.pi * share
             large = 1 if a1 - a0 > math.pi else 0
-            p = [(cx + r * math.cos(a0), cy + r * math.sin(a0)), (cx + r * math.cos(a1), cy + r * math.sin(a1)),
-                 (cx + inner * math.cos(a1), cy + inner * math.sin(a1)), (cx + inner * math.cos(a0), cy + inner * math.sin(a0))]
-            d = (f"M{p[0][0]:.2f},{p[0][1]:.2f} A{r},{r} 0 {large} 1 {p[1][0]:.2f},{p[1][1]:.2f} "
-                 f"L{p[2][0]:.2f},{p[2][1]:.2f} A{inner},{inner} 0 {large} 0 {p[3][0]:.2f},{p[3][1]:.2f} Z")
+            p = [
+                (cx + r * math.cos(a0), cy + r * math.sin(a0)),
+                (cx + r * math.cos(a1), cy + r * math.sin(a1)),
+                (cx + inner * math.cos(a1), cy + inner * math.sin(a1)),
+                (cx + inner * math.cos(a0), cy + inner * math.sin(a0)),
+            ]
+            d = (
+                f"M{p[0][0]:.2f},{p[0][1]:.2f} A{r},{r} 0 {large} 1 {p[1][0]:.2f},{p[1][1]:.2f} "
+                f"L{p[2][0]:.2f},{p[2][1]:.2f} A{inner},{inner} 0 {large} 0 {p[3][0]:.2f},{p[3][1]:.2f} Z"
+            )
             body.append(f'<path class="mark" d="{d}" fill="{color}" stroke="#fff" stroke-width="1.5">{tip}</path>')
             mid = (a0 + a1) / 2
             if share >= 0.06:
                 lr = (r + inner) / 2
-                body.append(_text(cx + lr * math.cos(mid), cy + lr * math.sin(mid) + 4, f"{share:.0%}",
-                                  anchor="middle", size=11, fill="#fff", weight="bold"))
+                body.append(
+                    _text(
+                        cx + lr * math.cos(mid),
+                        cy + lr * math.sin(mid) + 4,
+                        f"{share:.0%}",
+                        anchor="middle",
+                        size=11,
+                        fill="#fff",
+                        weight="bold",
+                    )
+                )
             angle = a1
         y = 30 + 24 * i
         body.append(f'<rect x="320" y="{y - 11}" width="14" height="14" rx="2" fill="{color}"/>')
@@ -98,12 +124,19 @@ def pie(name: str, title: str, items: Sequence[tuple[str, float]], fmt: Callable
 
 
 # --- line -------------------------------------------------------------------------------------------
-def line(name: str, title: str, x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
-         fmt: Callable[[float], str], shade: tuple[int, int] | None = None, dashed: Sequence[bool] = ()) -> str:
+def line(
+    name: str,
+    title: str,
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    fmt: Callable[[float], str],
+    shade: tuple[int, int] | None = None,
+    dashed: Sequence[bool] = (),
+) -> str:
     values = [v for _, vals in series for v in vals if v is not None]
     if not x_labels or not values:
         return empty(name, title)
-    width, height, left, right, top, bottom = 760, 320, 70, 20, 36, 50
+    width, height, left, right, top, bottom = 760, 320, 70, 36, 36, 50
     plot_w, plot_h = width - left - right, height - top - bottom
     ticks = _ticks(max(values))
     y_max = ticks[-1]
@@ -114,8 +147,10 @@ def line(name: str, title: str, x_labels: Sequence[str], series: Sequence[tuple[
     body = []
     if shade:
         x0, x1 = x(shade[0]) - step / 2, x(shade[1]) + step / 2
-        body.append(f'<rect x="{max(x0, left):.1f}" y="{top}" width="{min(x1, left + plot_w) - max(x0, left):.1f}" '
-                    f'height="{plot_h}" fill="#fff4d6"/>')
+        body.append(
+            f'<rect x="{max(x0, left):.1f}" y="{top}" width="{min(x1, left + plot_w) - max(x0, left):.1f}" '
+            f'height="{plot_h}" fill="#fff4d6"/>'
+        )
     for v in ticks:
         body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="{GRID}"/>')
         body.append(_text(left - 6, y(v) + 4, fmt(v), anchor="end", size=11, fill=AXIS))
@@ -133,8 +168,10 @@ def line(name: str, title: str, x_labels: Sequence[str], series: Sequence[tuple[
         if s == 0:
             for i, v in enumerate(vals):
                 if v is not None:
-                    body.append(f'<circle class="mark" cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{color}">'
-                                f'{_title(f"{x_labels[i]}: {fmt(v)}")}</circle>')
+                    body.append(
+                        f'<circle class="mark" cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{color}">'
+                        f"{_title(f'{x_labels[i]}: {fmt(v)}')}</circle>"
+                    )
         lx = left + 10 + s * 200
         body.append(f'<line x1="{lx}" x2="{lx + 22}" y1="16" y2="16" stroke="{color}" stroke-width="2.5"{dash}/>')
         body.append(_text(lx + 28, 20, label, size=11))
@@ -149,8 +186,15 @@ def _heat_color(t: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def heatmap(name: str, title: str, rows: Sequence[str], cols: Sequence[str],
-            values: Sequence[Sequence[float | None]], fmt: Callable[[float], str], x_title: str = "") -> str:
+def heatmap(
+    name: str,
+    title: str,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    fmt: Callable[[float], str],
+    x_title: str = "",
+) -> str:
     flat = [v for row in values for v in row if v is not None]
     if not rows or not cols or not flat:
         return empty(name, title)
@@ -174,17 +218,35 @@ def heatmap(name: str, title: str, rows: Sequence[str], cols: Sequence[str],
                 continue
             t = (v - v_min) / span
             x0 = label_w + j * cell_w
-            body.append(f'<rect class="mark" x="{x0:.1f}" y="{y0}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" '
-                        f'fill="{_heat_color(t)}">{_title(f"{r} / {cols[j]}: {fmt(v)}")}</rect>')
-            body.append(_text(x0 + (cell_w - 2) / 2, y0 + cell_h / 2 + 3, fmt(v), anchor="middle", size=10,
-                              fill="#fff" if t > 0.55 else "#1f2937"))
+            body.append(
+                f'<rect class="mark" x="{x0:.1f}" y="{y0}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" '
+                f'fill="{_heat_color(t)}">{_title(f"{r} / {cols[j]}: {fmt(v)}")}</rect>'
+            )
+            body.append(
+                _text(
+                    x0 + (cell_w - 2) / 2,
+                    y0 + cell_h / 2 + 3,
+                    fmt(v),
+                    anchor="middle",
+                    size=10,
+                    fill="#fff" if t > 0.55 else "#1f2937",
+                )
+            )
     return _svg(name, title, width, height, body)
 
 
 # --- horizontal bars --------------------------------------------------------------------------------
-def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
-         fmt: Callable[[float], str], targets: Sequence[tuple[str, float, int]] = (), integer: bool = False,
-         plot_w: float = 460, first_color: int = 0) -> str:
+def bars(
+    name: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    fmt: Callable[[float], str],
+    targets: Sequence[tuple[str, float, int]] = (),
+    integer: bool = False,
+    plot_w: float = 460,
+    first_color: int = 0,
+) -> str:
     """Grouped horizontal bars; ``targets`` = (label, value, series index) reference lines."""
     values = [v for _, vals in series for v in vals if v is not None]
     if not categories or not values:
@@ -204,7 +266,9 @@ def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tupl
         body.append(_text(x(v), height - 6, fmt(v), anchor="middle", size=10, fill=AXIS))
     for s, (label, _) in enumerate(series):
         lx = label_w + sum(text_width(lab, 11) + 40 for lab, _ in series[:s])
-        body.append(f'<rect x="{lx}" y="8" width="14" height="12" rx="2" fill="{PALETTE[(s + first_color) % len(PALETTE)]}"/>')
+        body.append(
+            f'<rect x="{lx}" y="8" width="14" height="12" rx="2" fill="{PALETTE[(s + first_color) % len(PALETTE)]}"/>'
+        )
         body.append(_text(lx + 20, 18, label, size=11))
     for i, cat in enumerate(categories):
         y0 = top + i * group_h
@@ -215,13 +279,17 @@ def bars(name: str, title: str, categories: Sequence[str], series: Sequence[tupl
                 continue
             yb = y0 + s * bar_h
             w = max(x(v) - label_w, 1.5)
-            body.append(f'<rect class="mark" x="{label_w}" y="{yb}" width="{w:.1f}" height="{bar_h - 2}" '
-                        f'fill="{PALETTE[(s + first_color) % len(PALETTE)]}">{_title(f"{cat} — {label}: {fmt(v)}")}</rect>')
+            body.append(
+                f'<rect class="mark" x="{label_w}" y="{yb}" width="{w:.1f}" height="{bar_h - 2}" '
+                f'fill="{PALETTE[(s + first_color) % len(PALETTE)]}">{_title(f"{cat} — {label}: {fmt(v)}")}</rect>'
+            )
             body.append(_text(label_w + w + 4, yb + bar_h - 4, fmt(v), size=10, fill=AXIS))
     for label, value, s in targets:
         tx = x(value)
         color = PALETTE[(s + first_color) % len(PALETTE)]
-        body.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{color}" '
-                    f'stroke-width="1.5" stroke-dasharray="4 3"/>')
+        body.append(
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{color}" '
+            f'stroke-width="1.5" stroke-dasharray="4 3"/>'
+        )
         body.append(_text(tx + 3, top + 6 + 12 * s, f"{label} {fmt(value)}", size=10, fill=color))
     return _svg(name, title, width, height, body)

@@ -9,8 +9,9 @@ from orchestration.report.pdf import PdfError
 from orchestration.settings import Settings
 
 
-def report_command(settings: Settings, lang: str | None = None, period: str | None = None,
-                   pdf: str | None = None) -> int:
+def report_command(
+    settings: Settings, lang: str | None = None, period: str | None = None, pdf: str | None = None
+) -> int:
     options = ReportOptions.from_env(settings, lang=lang, period=period, pdf=pdf)
     try:
         result = generate_report(settings, options)

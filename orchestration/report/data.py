@@ -83,8 +83,12 @@ class Marts:
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        self.tables = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        self.tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()
+        }
         self.missing: set[str] = set()
 
     def has(self, *tables: str) -> bool:
@@ -113,9 +117,12 @@ def period_kpis(m: Marts, p: Period) -> dict[str, float | None]:
     """Every headline number of one period, aggregated from the marts."""
     out: dict[str, float | None] = {}
     if m.has("kpi_monthly"):
-        r = m.one("""select sum(revenue), sum(orders), sum(new_customers), sum(high_value_revenue),
+        r = m.one(
+            """select sum(revenue), sum(orders), sum(new_customers), sum(high_value_revenue),
                             sum(churned_customers), count(*)
-                     from kpi_monthly where month_start between ? and ?""", [p.start, p.end])
+                     from kpi_monthly where month_start between ? and ?""",
+            [p.start, p.end],
+        )
         revenue, orders, new, high_value, churned, months = r
         start_row = m.one("select customers_at_start, churn_rate from kpi_monthly where month_start = ?", [p.start])
         end_row = m.one("select repeat_purchase_rate from kpi_monthly where month_start = ?", [p.months[-1]])
@@ -134,18 +141,27 @@ def period_kpis(m: Marts, p: Period) -> dict[str, float | None]:
         out["churned_customers"] = _f(churned) if has_data else None
         out["repeat_rate"] = _f(end_row) if end_row is not None else None
     if m.has("fct_orders"):
-        out["buying_customers"] = _f(m.one(
-            "select count(distinct customer_id) from fct_orders where is_completed and order_date between ? and ?",
-            [p.start, p.end]))
+        out["buying_customers"] = _f(
+            m.one(
+                "select count(distinct customer_id) from fct_orders where is_completed and order_date between ? and ?",
+                [p.start, p.end],
+            )
+        )
     if m.has("service_performance"):
-        r = m.one("""select sum(nps * nps_responses) / nullif(sum(nps_responses), 0),
+        r = m.one(
+            """select sum(nps * nps_responses) / nullif(sum(nps_responses), 0),
                             sum(csat_pct * csat_responses) / nullif(sum(csat_responses), 0)
-                     from service_performance where period_type = ? and period_start = ?""", [p.kind, p.start])
+                     from service_performance where period_type = ? and period_start = ?""",
+            [p.kind, p.start],
+        )
         out["nps"], out["csat"] = _f(r[0]), _div(r[1], 100)
     if m.has("fct_tickets"):
-        out["first_response_hours"] = _f(m.one(
-            "select median(first_response_hours) from fct_tickets where created_date between ? and ?",
-            [p.start, p.end]))
+        out["first_response_hours"] = _f(
+            m.one(
+                "select median(first_response_hours) from fct_tickets where created_date between ? and ?",
+                [p.start, p.end],
+            )
+        )
     return out
 
 
@@ -168,26 +184,36 @@ KPI_SPECS = [  # key, unit, higher is better, source
 def _industries(m: Marts) -> list[tuple[str, int]]:
     if not m.has("dim_customers"):
         return []
-    return [(r[0], int(r[1])) for r in m.rows(
-        "select industry, count(*) from dim_customers group by industry order by 2 desc, 1")]
+    return [
+        (r[0], int(r[1]))
+        for r in m.rows("select industry, count(*) from dim_customers group by industry order by 2 desc, 1")
+    ]
 
 
 def _revenue_trend(m: Marts, p: Period) -> list[tuple[dt.date, float, float | None]]:
     if not m.has("kpi_monthly"):
         return []
     start = _add_months(p.months[-1], -23)
-    return [(r[0], float(r[1]), _f(r[2])) for r in m.rows(
-        """select month_start, revenue, last_year_revenue from kpi_monthly
-           where month_start between ? and ? order by month_start""", [start, p.end])]
+    return [
+        (r[0], float(r[1]), _f(r[2]))
+        for r in m.rows(
+            """select month_start, revenue, last_year_revenue from kpi_monthly
+           where month_start between ? and ? order by month_start""",
+            [start, p.end],
+        )
+    ]
 
 
 def _region_heat(m: Marts, p: Period, top: int = 10):
     if not m.has("sales_performance"):
         return [], []
     months = [_add_months(p.months[-1], -i) for i in range(11, -1, -1)]
-    rows = m.rows("""select region, period_start, sum(revenue) from sales_performance
+    rows = m.rows(
+        """select region, period_start, sum(revenue) from sales_performance
                      where period_type = 'month' and period_start between ? and ?
-                     group by region, period_start""", [months[0], p.end])
+                     group by region, period_start""",
+        [months[0], p.end],
+    )
     totals: dict[str, float] = {}
     cells: dict[tuple[str, dt.date], float] = {}
     for region, month, revenue in rows:
@@ -200,8 +226,10 @@ def _region_heat(m: Marts, p: Period, top: int = 10):
 def _rfm(m: Marts) -> list[tuple[str, int, float]]:
     if not m.has("customer_rfm"):
         return []
-    return [(r[0], int(r[1]), float(r[2])) for r in m.rows(
-        "select rfm_segment, count(*), sum(monetary) from customer_rfm group by 1 order by 3 desc")]
+    return [
+        (r[0], int(r[1]), float(r[2]))
+        for r in m.rows("select rfm_segment, count(*), sum(monetary) from customer_rfm group by 1 order by 3 desc")
+    ]
 
 
 def _cohorts(m: Marts, p: Period, n: int = 12):
@@ -209,10 +237,13 @@ def _cohorts(m: Marts, p: Period, n: int = 12):
         return []
     last = p.months[-1]
     first = _add_months(last, -(n - 1))
-    rows = m.rows("""select cohort_month, months_since_first_order, cohort_size, retention_rate
+    rows = m.rows(
+        """select cohort_month, months_since_first_order, cohort_size, retention_rate
                      from cohort_retention
                      where cohort_month between ? and ? and activity_month <= ? and months_since_first_order < ?
-                     order by cohort_month, months_since_first_order""", [first, last, last, n])
+                     order by cohort_month, months_since_first_order""",
+        [first, last, last, n],
+    )
     grid: dict[dt.date, tuple[int, list[float | None]]] = {}
     for cohort, k, size, rate in rows:
         grid.setdefault(cohort, (int(size), [None] * n))[1][int(k)] = _f(rate)
@@ -222,44 +253,72 @@ def _cohorts(m: Marts, p: Period, n: int = 12):
 def _churn(m: Marts, p: Period, q: Period):
     if not m.has("churn_summary"):
         return [], []
-    rows = m.rows("""select dimension_value,
+    rows = m.rows(
+        """select dimension_value,
                             sum(case when period_month between ? and ? then churned_customers else 0 end),
                             sum(case when period_month between ? and ? then churned_customers else 0 end)
                      from churn_summary where dimension = 'reason' and period_month between ? and ?
-                     group by 1 order by 2 desc, 3 desc, 1""", [p.start, p.end, q.start, q.end, q.start, p.end])
+                     group by 1 order by 2 desc, 3 desc, 1""",
+        [p.start, p.end, q.start, q.end, q.start, p.end],
+    )
     reasons = [(r[0], int(r[1]), int(r[2])) for r in rows if r[1] or r[2]]
-    industry = [(r[0], int(r[1])) for r in m.rows(
-        """select dimension_value, sum(churned_customers) from churn_summary
+    industry = [
+        (r[0], int(r[1]))
+        for r in m.rows(
+            """select dimension_value, sum(churned_customers) from churn_summary
            where dimension = 'industry' and period_month between ? and ?
-           group by 1 having sum(churned_customers) > 0 order by 2 desc, 1""", [p.start, p.end])]
+           group by 1 having sum(churned_customers) > 0 order by 2 desc, 1""",
+            [p.start, p.end],
+        )
+    ]
     return reasons, industry
 
 
 def _service(m: Marts, p: Period):
     if not m.has("fct_tickets"):
         return [], {}
-    rows = m.rows("""select category, count(*), median(first_response_hours), quantile_cont(first_response_hours, 0.9),
+    rows = m.rows(
+        """select category, count(*), median(first_response_hours), quantile_cont(first_response_hours, 0.9),
                             median(resolution_hours), avg(case when is_first_response_sla_breached then 1.0 else 0.0 end),
                             avg(case when is_resolution_sla_breached then 1.0 else 0.0 end),
                             sum(case when is_complaint then 1 else 0 end)
                      from fct_tickets where created_date between ? and ?
-                     group by category order by 2 desc, 1""", [p.start, p.end])
-    keys = ("category", "tickets", "first_response_median", "first_response_p90", "resolution_median",
-            "first_response_breach_rate", "resolution_breach_rate", "complaints")
+                     group by category order by 2 desc, 1""",
+        [p.start, p.end],
+    )
+    keys = (
+        "category",
+        "tickets",
+        "first_response_median",
+        "first_response_p90",
+        "resolution_median",
+        "first_response_breach_rate",
+        "resolution_breach_rate",
+        "complaints",
+    )
     per_category = [dict(zip(keys, (r[0], int(r[1]), *(_f(v) for v in r[2:7]), int(r[7])))) for r in rows]
-    total = m.one("""select count(*), avg(case when is_first_response_sla_breached then 1.0 else 0.0 end),
+    total = m.one(
+        """select count(*), avg(case when is_first_response_sla_breached then 1.0 else 0.0 end),
                             avg(case when is_resolution_sla_breached then 1.0 else 0.0 end)
-                     from fct_tickets where created_date between ? and ?""", [p.start, p.end])
-    return per_category, {"tickets": int(total[0]), "first_response_breach_rate": _f(total[1]),
-                          "resolution_breach_rate": _f(total[2])}
+                     from fct_tickets where created_date between ? and ?""",
+        [p.start, p.end],
+    )
+    return per_category, {
+        "tickets": int(total[0]),
+        "first_response_breach_rate": _f(total[1]),
+        "resolution_breach_rate": _f(total[2]),
+    }
 
 
 def _reps(m: Marts, p: Period, unknown: str):
     if not m.has("sales_performance"):
         return [], None
-    rows = m.rows("""select sales_rep, max(rep_period_revenue), max(team_avg_rep_revenue), max(rep_vs_team_avg)
+    rows = m.rows(
+        """select sales_rep, max(rep_period_revenue), max(team_avg_rep_revenue), max(rep_vs_team_avg)
                      from sales_performance where period_type = ? and period_start = ?
-                     group by sales_rep order by 4, 1""", [p.kind, p.start])
+                     group by sales_rep order by 4, 1""",
+        [p.kind, p.start],
+    )
     team_avg = _f(rows[0][2]) if rows else None
     reps = [{"rep": r[0], "revenue": _f(r[1]), "vs_team": _f(r[3])} for r in rows if r[0] != unknown]
     return reps, team_avg
@@ -271,11 +330,14 @@ def _dimension_changes(m: Marts, p: Period, q: Period):
         return {}, {}
     changes, top = {}, {}
     for dim in ("region", "industry"):
-        rows = m.rows(f"""select {dim},
+        rows = m.rows(
+            f"""select {dim},
                                  sum(case when period_start = ? then revenue else 0 end),
                                  sum(case when period_start = ? then revenue else 0 end)
                           from sales_performance where period_type = ? and period_start in (?, ?)
-                          group by 1""", [p.start, q.start, p.kind, p.start, q.start])
+                          group by 1""",
+            [p.start, q.start, p.kind, p.start, q.start],
+        )
         changes[dim] = sorted(((r[0], float(r[1]), float(r[2])) for r in rows), key=lambda x: x[1] - x[2])
         total = sum(r[1] for r in changes[dim])
         if total > 0:
@@ -292,8 +354,12 @@ def _at_risk(m: Marts) -> dict:
                  from churn_risk where is_flagged""")
     owners = m.rows("""select owner_rep, count(*) from churn_risk where is_flagged
                        group by 1 order by 2 desc, 1 limit 3""")
-    return {"flagged": int(r[0] or 0), "followup_drop": int(r[1] or 0), "purchase_gap": int(r[2] or 0),
-            "owners": [(o[0], int(o[1])) for o in owners]}
+    return {
+        "flagged": int(r[0] or 0),
+        "followup_drop": int(r[1] or 0),
+        "purchase_gap": int(r[2] or 0),
+        "owners": [(o[0], int(o[1])) for o in owners],
+    }
 
 
 def load(serving_db: Path, as_of: dt.date, period: Period, unknown_label: str = "待补充") -> ReportData:
@@ -306,18 +372,24 @@ def load(serving_db: Path, as_of: dt.date, period: Period, unknown_label: str = 
         data = ReportData(as_of=as_of, period=period, previous=previous)
         for table in ("kpi_monthly", "fct_orders", "dim_customers"):
             if table in m.tables:
-                data.refreshed_at, data.load_id = (None if v is None else str(v) for v in m.one(
-                    f"select max(refreshed_at), max(load_id) from {table}"))
+                data.refreshed_at, data.load_id = (
+                    None if v is None else str(v) for v in m.one(f"select max(refreshed_at), max(load_id) from {table}")
+                )
                 break
         if m.has("dim_customers"):
             data.customers = int(m.one("select count(*) from dim_customers"))
         if m.has("fct_orders"):
-            n, first, last = m.one("select count(*), min(order_date), max(order_date) from fct_orders where is_completed")
+            n, first, last = m.one(
+                "select count(*), min(order_date), max(order_date) from fct_orders where is_completed"
+            )
             data.completed_orders, data.first_order, data.last_order = int(n), first, last
         now, before = period_kpis(m, period), period_kpis(m, previous)
-        data.kpis = [Kpi(key, unit, now.get(key), before.get(key), better, source)
-                     for key, unit, better, source in KPI_SPECS]
-        data.last_year_revenue = period_kpis(m, period.last_year()).get("revenue") if "kpi_monthly" in m.tables else None
+        data.kpis = [
+            Kpi(key, unit, now.get(key), before.get(key), better, source) for key, unit, better, source in KPI_SPECS
+        ]
+        data.last_year_revenue = (
+            period_kpis(m, period.last_year()).get("revenue") if "kpi_monthly" in m.tables else None
+        )
         data.churned = (now.get("churned_customers"), before.get("churned_customers"))
         data.industries = _industries(m)
         data.revenue_trend = _revenue_trend(m, period)

@@ -22,8 +22,14 @@ class ReportOptions:
     chromium: str | None  # browser used for the PDF; None = not found
 
     @classmethod
-    def from_env(cls, settings: Settings, environ=None, period: str | None = None, lang: str | None = None,
-                 pdf: str | None = None) -> "ReportOptions":
+    def from_env(
+        cls,
+        settings: Settings,
+        environ=None,
+        period: str | None = None,
+        lang: str | None = None,
+        pdf: str | None = None,
+    ) -> "ReportOptions":
         env = os.environ if environ is None else environ
         period = (period or env.get("CRM_PULSE_REPORT_PERIOD", "quarter")).strip().lower()
         if period not in ("month", "quarter"):

@@ -1,6 +1,7 @@
 -- Integrity across marts: kpi_monthly revenue equals the completed revenue of fct_orders per
 -- month, and its churned customers equal churn_summary's 'all' row and the sum over industries.
 -- Returns the months that disagree (none = pass).
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_monthly'}}}) }}  -- Dagster asset check on kpi_monthly
 with orders as (
     select cast({{ dbt.date_trunc('month', 'order_date') }} as date) as month_start, sum(revenue) as revenue
     from {{ ref('fct_orders') }}

@@ -1,6 +1,7 @@
 -- Reconciliation: for every period type and period, the revenue and order count summed over all
 -- reps, regions and industries of sales_performance equal the completed orders of fct_orders.
 -- Returns the periods that disagree (none = pass).
+{{ config(meta={'dagster': {'ref': {'name': 'sales_performance'}}}) }}  -- Dagster asset check on sales_performance
 {% set grains = ['month', 'quarter', 'year'] %}
 with facts as (
     {% for grain in grains %}
