@@ -141,11 +141,15 @@ def load(con, landing: Path, raw: Path, tmp: Path) -> dict:
             contract.arrow_schema().to_frame().write_parquet(out)
             counts[entity] = 0
             continue
+        started = time.perf_counter()
         union = " UNION ALL ".join(f"({file_relation(con, f, contract, tmp)})" for f in files)
+        prepared = time.perf_counter()
         typed = ", ".join(f"{parse_sql(c, ident(c.name))} AS {ident(c.name)}" for c in contract.columns)
         con.execute(f"COPY (SELECT {typed}, _source_file, _export_date, _row_number, 'baseline' AS _load_id, "
                     f"now()::TIMESTAMP AS _loaded_at FROM ({union})) TO {q(out)} (FORMAT parquet)")
         counts[entity] = con.execute(f"SELECT count(*) FROM read_parquet({q(out)})").fetchall()[0][0]
+        print(f"{entity}: {counts[entity]} rows, {len(files)} files, transcode/describe "
+              f"{prepared - started:.1f}s, load {time.perf_counter() - prepared:.1f}s", flush=True)
     return counts
 
 

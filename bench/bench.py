@@ -82,7 +82,7 @@ def refresh(name: str, scale_dir: Path, env: dict, groups: dict, full: bool) -> 
     rows = stages.get("ingest", {}).get("rows_read", 0)
     out = {
         "exit_code": m.exit_code, "wall_seconds": round(m.wall_seconds, 2), "peak_rss_mb": round(m.peak_rss_mb),
-        "peak_pss_mb": round(m.peak_pss_mb), "rows_read": rows, "rows_per_second": round(rows / m.wall_seconds) if m.wall_seconds else None,
+        "peak_pss_mb": round(m.peak_pss_mb), "cpu_seconds": round(m.cpu_seconds, 1), "rows_read": rows, "rows_per_second": round(rows / m.wall_seconds) if m.wall_seconds else None,
         "startup_and_engine_seconds": round(m.wall_seconds - stages.get("steps_busy_seconds", 0.0), 2),
         "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT)),
         **stages,
@@ -113,7 +113,7 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
     manifest, placeholder = compile_models(scale_dir, as_of)
     warehouse = scale_dir / "warehouse"
     extra = [p for p in (warehouse / "raw").iterdir()
-             if p.is_dir() and not p.name.startswith("_") and p.name not in ("crm", "erp", "ticketing")]
+             if p.is_dir() and p.name not in ("crm", "erp", "ticketing", "_quarantine", "_loads", "_tmp")]
     cmd = [sys.executable, str(HERE / "baseline.py"), "--landing", str(scale_dir / "landing"),
            "--out", str(scale_dir / "baseline"), "--manifest", str(manifest), "--raw-placeholder", placeholder,
            "--seed-db", str(warehouse / "work.duckdb"), "--extra-raw", *map(str, extra)]
@@ -123,7 +123,7 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
     text = m.log.read_text(errors="replace")
     found = [line for line in text.splitlines() if line.startswith("BASELINE=")]
     out = {"exit_code": m.exit_code, "wall_seconds": round(m.wall_seconds, 2), "peak_rss_mb": round(m.peak_rss_mb),
-           "peak_pss_mb": round(m.peak_pss_mb), "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT))}
+           "peak_pss_mb": round(m.peak_pss_mb), "cpu_seconds": round(m.cpu_seconds, 1), "loadavg_before": before, "loadavg_after": loadavg(), "log": str(m.log.relative_to(ROOT))}
     if found:
         out.update(json.loads(found[-1][len("BASELINE="):]))
     print(f"  baseline: {m.wall_seconds:.1f}s (load {out.get('load_seconds', '?')}s, marts "
@@ -171,6 +171,8 @@ def bench_scale(scale: str, work: Path, seed: int, groups_cache: dict, processes
     result["ratios"] = {
         "full_vs_baseline": round(full_s / base_s, 2) if base_s else None,
         "incremental_vs_full": round(result["incremental"]["wall_seconds"] / full_s, 3) if full_s else None,
+        "full_vs_baseline_cpu": (round(result["full"]["cpu_seconds"] / result["baseline"]["cpu_seconds"], 2)
+                                 if result.get("baseline", {}).get("cpu_seconds") else None),
     }
     peak = max(result["full"]["peak_rss_mb"], result["incremental"]["peak_rss_mb"])
     result["targets"] = {

@@ -9,6 +9,7 @@ is an upper bound of the memory really in use.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Measured:
     wall_seconds: float
     peak_rss_bytes: int
     peak_pss_bytes: int
+    cpu_seconds: float  # user + system CPU of the process tree (reaped descendants), robust to machine load
     log: Path
     started_at: float  # time.time() at start
     finished_at: float
@@ -65,6 +67,7 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path |
     full_env = {**os.environ, **env}
     with open(log, "wb") as out:
         started_at = time.time()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         popen = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         proc = psutil.Process(popen.pid)
@@ -74,4 +77,6 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path |
             peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(interval)
         wall = time.perf_counter() - start
-    return Measured(command, popen.returncode, wall, peak_rss, peak_pss, log, started_at, time.time())
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return Measured(command, popen.returncode, wall, peak_rss, peak_pss, cpu, log, started_at, time.time())

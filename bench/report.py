@@ -27,8 +27,8 @@ def render(results: dict) -> str:
         f"dagster {m.get('dagster', '?')}, dbt-core {m.get('dbt-core', '?')}, polars {m.get('polars', '?')}.",
         "",
         "| scale | customers | input rows | full refresh | baseline | full / baseline | incremental (1 day) "
-        "| incremental / full | rows/s (full) | peak RSS (PSS) full / incr. | load avg (1 min) before → after full |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| incremental / full | CPU s full / baseline | rows/s (full) | peak RSS (PSS) full / incr. | load avg (1 min) before → after full |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     scales = results.get("scales", {})
     for name in ("S", "M", "L"):
@@ -45,6 +45,7 @@ def render(results: dict) -> str:
             f"| {ratios.get('full_vs_baseline') or '–'}x{_flag(targets.get('full_within_2x_baseline'))} "
             f"| {_s(inc.get('wall_seconds'))} s{inc_failed} "
             f"| {100 * (ratios.get('incremental_vs_full') or 0):.0f} %{_flag(targets.get('incremental_within_5pct_of_full'))} "
+            f"| {_s(full.get('cpu_seconds'))} / {_s(base.get('cpu_seconds'))} "
             f"| {full.get('rows_per_second') or 0:,} "
             f"| {full.get('peak_rss_mb', 0):,} ({full.get('peak_pss_mb', '?')}) / {inc.get('peak_rss_mb', 0):,} "
             f"({inc.get('peak_pss_mb', '?')}) MB{_flag(targets.get('peak_memory_under_4gb'))} "

@@ -221,7 +221,9 @@ def _context():
 
 
 def _observed(result: dict) -> str:
-    if "observed_value" in result:
+    if result.get("partial_missing_list"):
+        text = "missing " + ", ".join(str(v) for v in result["partial_missing_list"][:10])
+    elif result.get("observed_value") is not None:
         text = str(result["observed_value"])
     elif result.get("partial_unexpected_list"):
         text = "e.g. " + ", ".join(str(v) for v in result["partial_unexpected_list"][:5])
@@ -254,6 +256,8 @@ def validate_frame(suite: MartSuite, frame) -> list[Outcome]:
         failing = 0
         if not result.success:
             failing = int(details.get("unexpected_count") or 0) if "unexpected_count" in details else 1
+            if "partial_missing_list" in details:  # set expectations: expected values that are absent
+                failing += int(details.get("missing_count") or 0)
             if result.exception_info and result.exception_info.get("raised_exception"):
                 message = str(result.exception_info.get("exception_message", ""))
                 details = {"observed_value": f"error: {message}"}

@@ -29,10 +29,8 @@ class Settings:
     dbt_threads: int
     ingest_batch_rows: int
     dbt_vars: dict
-    engine: str = "duckdb"  # where dbt builds: duckdb (work.duckdb) or spark (dbt-spark)
-    dbt_target: str = "duckdb"  # dbt_project/profiles.yml output; defaults to the engine's
-    spark_dir: Path | None = None  # Spark metastore + warehouse (local session); None = <warehouse>/spark
-    spark_marts_dir: Path | None = None  # where publish reads Spark-built marts; None = spark_dir/warehouse/marts.db
+    engine: str = "duckdb"  # where dbt builds: duckdb (work.duckdb) or spark (dbt-spark; README "Scaling out")
+    spark_marts_dir: Path | None = None  # Spark-built marts as seen here; None = <warehouse>/spark/warehouse/marts.db
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -61,8 +59,6 @@ class Settings:
             ingest_batch_rows=int(env.get("CRM_PULSE_INGEST_BATCH_ROWS", "200000")),
             dbt_vars=dbt_vars,
             engine=engine,
-            dbt_target=env.get("CRM_PULSE_DBT_TARGET", "").strip() or engine,
-            spark_dir=_path(env["CRM_PULSE_SPARK_DIR"]) if env.get("CRM_PULSE_SPARK_DIR") else None,
             spark_marts_dir=_path(env["CRM_PULSE_SPARK_MARTS_DIR"]) if env.get("CRM_PULSE_SPARK_MARTS_DIR") else None,
         )
 
@@ -88,7 +84,7 @@ class Settings:
     @property
     def spark_home(self) -> Path:
         """Metastore and table storage of the local Spark session (engine spark)."""
-        return self.spark_dir or self.warehouse_dir / "spark"
+        return self.warehouse_dir / "spark"
 
     @property
     def spark_marts(self) -> Path:
@@ -109,7 +105,7 @@ class Settings:
             "CRM_PULSE_RAW_DIR": str(self.raw_dir),
             "CRM_PULSE_WORK_DB": str(self.work_db),
             "CRM_PULSE_DBT_THREADS": str(self.dbt_threads),
-            "CRM_PULSE_DBT_TARGET": self.dbt_target,
+            "CRM_PULSE_ENGINE": self.engine,  # profiles.yml: the target, unless CRM_PULSE_DBT_TARGET is set
             "CRM_PULSE_SPARK_DIR": str(self.spark_home),
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -117,14 +117,27 @@ def test_row_level_quarantine_loads_good_rows_and_conserves_rows(demo_run, tmp_p
 
 
 def test_blocking_mart_contract_stops_the_publish(demo_run, tmp_path):
-    """An RFM window of 0 days empties customer_rfm: dbt tests pass on an empty table, the mart
-    contract (row count >= 1, every quintile filled) does not, and nothing is published."""
-    landing, warehouse = copy_run(demo_run, tmp_path)
+    """A full refresh from a landing folder with three buying customers: ingest and every dbt test
+    pass, but customer_rfm cannot fill five quintiles, so its contract fails (severity error),
+    the publish does not run and the published data stays as it was."""
+    _, warehouse = copy_run(demo_run, tmp_path)
     before = fingerprint(warehouse)
+    landing = tmp_path / "tiny"
+    (landing / "crm" / "2026-01-01").mkdir(parents=True)
+    (landing / "erp" / "2026-01-01").mkdir(parents=True)
+    (landing / "crm" / "2026-01-01" / "customers.csv").write_text(
+        "customer_id,customer_name,status,first_deal_date\nT1,甲,活跃,2024-01-01\nT2,乙,活跃,2024-01-01\n"
+        "T3,丙,活跃,2024-01-01\n", encoding="utf-8")
+    (landing / "erp" / "2026-01-01" / "orders.csv").write_text(
+        "order_id,customer_id,order_date,status,amount\nX1,T1,2025-10-01,completed,100\n"
+        "X2,T2,2025-11-01,completed,200\nX3,T3,2025-12-01,completed,300\nX4,T1,2025-12-15,completed,50\n",
+        encoding="utf-8")
 
-    run = run_pipeline(landing, warehouse, CRM_PULSE_DBT_VARS='{"rfm_window_days": 0}')
+    run = run_pipeline(landing, warehouse, full_refresh=True)
 
     assert run.exit_code == 1, run.output
-    assert "marts/customer_rfm:mart_contract" in run.output
-    assert "publish" not in [l for l in run.output.splitlines() if l.startswith("  failed step")]
+    assert "refresh FAILED" in run.output and "published data left unchanged" in run.output
+    assert "  failed check marts/customer_rfm:mart_contract" in run.output.splitlines()
+    failed_steps = [l.split(":")[0].strip() for l in run.output.splitlines() if l.startswith("  failed step")]
+    assert failed_steps == ["failed step marts__customer_rfm_mart_contract"], run.output
     assert fingerprint(warehouse) == before

@@ -10,7 +10,6 @@ Every mart must match row for row: exact for integers, text, dates, booleans and
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import json
 import math
@@ -45,14 +44,10 @@ def _spark_ready() -> str | None:
     return None
 
 
-def _marts(work_db: Path) -> list[str]:
-    con = duckdb.connect(str(work_db), read_only=True)
-    try:
-        return [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' "
-            "and table_type = 'BASE TABLE' order by 1").fetchall()]
-    finally:
-        con.close()
+def _marts(manifest: Path) -> list[str]:
+    """Every mart model of the dbt project (models/marts/), from the manifest of the Spark build."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return sorted(n["name"] for n in nodes if n["resource_type"] == "model" and n["fqn"][1] == "marts")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +82,7 @@ def spark_build(demo_run, tmp_path_factory):
     proc = subprocess.run(cmd, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=1500)
     lines = [l for l in proc.stdout.splitlines() if not l.lstrip().startswith("at ")]
     assert proc.returncode == 0, "dbt build on Spark failed:\n" + "\n".join(lines[-80:]) + proc.stderr[-3000:]
-    marts = _marts(duck_db)
+    marts = _marts(base / "target" / "manifest.json")
     spark_db = base / "spark_work.duckdb"
     mirrored = mirror_spark_marts(spark_dir / "warehouse" / "marts.db", spark_db, marts)
     return {"duckdb": duck_db, "spark": spark_db, "marts": marts, "mirrored": mirrored, "output": proc.stdout}
@@ -108,6 +103,13 @@ def _columns(db: Path, mart: str) -> dict[str, str]:
         return {r[0]: r[1] for r in con.execute(f'describe marts."{mart}"').fetchall()}
     finally:
         con.close()
+
+
+def _type_family(sql_type: str) -> str:
+    """Types compared up to width: engines size integers and decimal precision differently."""
+    if sql_type.startswith("DECIMAL"):
+        return "DECIMAL(" + sql_type.split(",")[-1]  # same scale (cents stay cents)
+    return "INTEGER" if sql_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT") else sql_type
 
 
 def _sort_key(row: tuple) -> tuple:
@@ -135,11 +137,6 @@ def _same(a, b) -> bool:
         if math.isnan(fa) or math.isnan(fb):
             return math.isnan(fa) and math.isnan(fb)
         return math.isclose(fa, fb, rel_tol=FLOAT_REL_TOL, abs_tol=1e-12)
-    if isinstance(a, (dt.date, dt.datetime)) and isinstance(b, (dt.date, dt.datetime)):
-        # a month start may be a DATE on one engine and a midnight TIMESTAMP on the other
-        ta = a if isinstance(a, dt.datetime) else dt.datetime.combine(a, dt.time())
-        tb = b if isinstance(b, dt.datetime) else dt.datetime.combine(b, dt.time())
-        return ta == tb
     numbers = (int, decimal.Decimal)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
         return decimal.Decimal(a) == decimal.Decimal(b)  # exact: counts and money
@@ -162,6 +159,10 @@ def test_spark_marts_equal_duckdb_marts_row_for_row(spark_build):
                             f"only Spark {sorted(set(spark_cols) - set(duck_cols))}")
             continue
         columns = [c for c in duck_cols if c not in IGNORED]
+        retyped = [f"{c} {duck_cols[c]} vs {spark_cols[c]}" for c in columns
+                   if _type_family(duck_cols[c]) != _type_family(spark_cols[c])]
+        if retyped:
+            problems.append(f"{mart}: column types differ: " + ", ".join(retyped))
         duck = sorted(_rows(spark_build["duckdb"], mart, columns), key=_sort_key)
         spark = sorted(_rows(spark_build["spark"], mart, columns), key=_sort_key)
         if len(duck) != len(spark):
