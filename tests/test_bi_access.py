@@ -158,22 +158,38 @@ def test_parquet_files_match_the_database(demo_run, published):
         con.close()
 
 
-def test_every_mart_says_when_and_from_which_load(demo_run, published):
+def _mart_stamps(demo_run, published) -> dict[str, set[tuple]]:
     con = duckdb.connect(str(demo_run.serving_db), read_only=True)
     try:
-        loads = set()
         marts = sorted(MARTS & set(published))
         assert {"dim_customers", "fct_orders", "kpi_monthly", "churn_summary"} <= set(marts)
+        stamps = {}
         for table in marts:
             columns = {r[0] for r in con.execute(f'describe "{table}"').fetchall()}
             assert {"refreshed_at", "load_id"} <= columns, table
-            if published[table]:
-                rows = con.execute(f'select distinct load_id, refreshed_at from "{table}"').fetchall()
-                assert len(rows) == 1 and rows[0][0] and rows[0][1], (table, rows)
-                loads.add(rows[0])
-        assert len(loads) == 1, f"marts from different loads: {loads}"
+            stamps[table] = set(con.execute(f'select distinct load_id, refreshed_at from "{table}"').fetchall())
+        return stamps
     finally:
         con.close()
+
+
+def test_every_mart_says_when_and_from_which_load(demo_run, published):
+    stamps = _mart_stamps(demo_run, published)
+    for table, rows in stamps.items():
+        if published[table]:
+            assert len(rows) == 1 and all(v is not None for v in next(iter(rows))), (table, rows)
+    loads = {load for rows in stamps.values() for load, _ in rows}
+    assert len(loads) == 1, f"marts from different loads: {loads}"
+
+
+def test_marts_of_one_refresh_share_refreshed_at(demo_run, published):
+    """refreshed_at = the start of the run that published the marts (dbt docs), one value per refresh."""
+    stamps = _mart_stamps(demo_run, published)
+    by_time: dict = {}
+    for table, rows in stamps.items():
+        for _, refreshed_at in rows:
+            by_time.setdefault(refreshed_at, []).append(table)
+    assert len(by_time) == 1, f"one refresh published several refreshed_at values: {by_time}"
 
 
 EVIDENCE = r"""

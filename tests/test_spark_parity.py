@@ -25,8 +25,6 @@ import pytest
 from orchestration.engine import mirror_spark_marts
 from orchestration.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
-
 IGNORED = {"load_id", "refreshed_at"}
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 FLOAT_REL_TOL = 1e-9
@@ -143,11 +141,13 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+@pytest.mark.slow
 def test_spark_builds_every_mart(spark_build):
     assert len(spark_build["marts"]) >= 3, spark_build["marts"]
     assert [m.name for m in spark_build["mirrored"]] == sorted(spark_build["marts"])
 
 
+@pytest.mark.slow
 def test_spark_marts_equal_duckdb_marts_row_for_row(spark_build):
     problems = []
     compared = 0
@@ -178,3 +178,30 @@ def test_spark_marts_equal_duckdb_marts_row_for_row(spark_build):
         compared += len(duck)
     assert not problems, "\n".join(problems)
     assert compared > 0
+
+
+def test_mirror_keeps_wall_clock_timestamps_and_names_missing_marts(tmp_path):
+    """The copy step alone (no Spark): UTC-adjusted Parquet timestamps come back as the plain
+    TIMESTAMP wall-clock values Spark computed; a mart without files is a clear error."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "marts.db" / "fct_demo"
+    folder.mkdir(parents=True)
+    table = pa.table({
+        "id": pa.array([1, 2], pa.int32()),
+        "at": pa.array([dt.datetime(2025, 3, 1, 23, 30), None], pa.timestamp("us", tz="UTC")),
+        "amount": pa.array([decimal.Decimal("12.34"), decimal.Decimal("0.01")], pa.decimal128(28, 2)),
+    })
+    pq.write_table(table, folder / "part-00000.parquet")
+    (folder / "_SUCCESS").write_text("")
+    work_db = tmp_path / "work.duckdb"
+    mirrored = mirror_spark_marts(tmp_path / "marts.db", work_db, ["fct_demo"])
+    assert [(m.name, m.rows) for m in mirrored] == [("fct_demo", 2)]
+    assert _columns(work_db, "fct_demo") == {"id": "INTEGER", "at": "TIMESTAMP", "amount": "DECIMAL(28,2)"}
+    assert sorted(_rows(work_db, "fct_demo", ["id", "at", "amount"]), key=_sort_key) == [
+        (1, dt.datetime(2025, 3, 1, 23, 30), decimal.Decimal("12.34")), (2, None, decimal.Decimal("0.01"))]
+    with pytest.raises(FileNotFoundError, match="fct_missing.*no Parquet files"):
+        mirror_spark_marts(tmp_path / "marts.db", work_db, ["fct_missing"])
