@@ -3,8 +3,9 @@
 
 The CDNOW sample is vendored in tests/fixtures (a copy of lifetimes/datasets/CDNOW_sample.txt from the
 Lifetimes-0.11.3 wheel, MIT). The oracle tests run tests/clv_oracle.py with the interpreter of
-`.venv-oracle` (built from tests/oracle-requirements.txt) or $CRM_PULSE_CLV_ORACLE_PYTHON; they are
-skipped when it is missing, unless CRM_PULSE_REQUIRE_CLV_ORACLE=1 (then they fail).
+`.venv-oracle` (built from tests/oracle-requirements.txt by `make oracle-venv`, a prerequisite of
+`make test`) or $CRM_PULSE_CLV_ORACLE_PYTHON; they are skipped when it is missing, unless
+CRM_PULSE_REQUIRE_CLV_ORACLE=1 (set by `make test`: then they fail).
 """
 
 from __future__ import annotations
@@ -243,9 +244,7 @@ def oracle(summary, fits):
     if not ORACLE_PYTHON.exists():
         if os.environ.get("CRM_PULSE_REQUIRE_CLV_ORACLE") == "1":
             pytest.fail(f"lifetimes oracle interpreter missing: {ORACLE_PYTHON}")
-        pytest.skip(f"lifetimes oracle not installed ({ORACLE_PYTHON}); build it with "
-                    "`python3.11 -m venv .venv-oracle && .venv-oracle/bin/pip install --only-binary=:all: "
-                    "-r tests/oracle-requirements.txt`")
+        pytest.skip(f"lifetimes oracle not installed ({ORACLE_PYTHON}); build it with `make oracle-venv`")
     bg, gg = fits
     cols = ("frequency", "recency", "T", "monetary_value")
     request = {"bg": bg.params, "gg": gg.params, "t": list(HORIZONS),

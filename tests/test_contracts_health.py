@@ -24,12 +24,13 @@ def test_check_rows_status_layer_and_failing_count():
         health.CheckEvaluation("marts/dim_customers", "mart_contract", False, "WARN",
                                {"failing_count": 4, "summary": "dim_customers: x [warn] failing 4 (e.g. 13812345678)"}),
         health.CheckEvaluation("exports/crm", "export_freshness", False, "WARN", {}),
+        health.CheckEvaluation("raw/analytics/clv_model_params", "models_fitted", True, "WARN", {}),
     ]
     rows = health.check_rows(evaluations, "run-1", "run", NOW)
     got = [(r["layer"], r["status"], r["severity"], r["failing_count"]) for r in rows]
     assert got == [("ingest", "passed", "error", 0), ("dbt_test", "failed", "error", 3),
                    ("dbt_test", "warning", "warn", 2), ("mart_contract", "warning", "warn", 4),
-                   ("freshness", "warning", "warn", 1)]
+                   ("freshness", "warning", "warn", 1), ("analytics", "passed", "warn", 0)]
     assert rows[3]["details"] == "dim_customers: x [warn] failing 4 (e.g. 138****5678)"
 
 

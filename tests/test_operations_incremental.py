@@ -29,7 +29,8 @@ from tests.harness import run_pipeline
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 RUN_RECORDS = {"data_quality"}  # per-run records, not marts: a new row each run by design
-LINEAGE = {"refreshed_at", "load_id", "_load_id", "_loaded_at", "loaded_at", "quarantined_at"}
+# when and by which load a row was written (not what it says); fitted_at: when the CLV model was fitted
+LINEAGE = {"refreshed_at", "load_id", "_load_id", "_loaded_at", "loaded_at", "quarantined_at", "fitted_at"}
 CORRECTED = "erp/2025-06-01/orders.csv"
 NEW_DAY = "ticketing/2026-01-02/tickets.ndjson"
 FACTS = ("stg_erp__orders", "stg_erp__order_items", "stg_ticketing__tickets", "stg_crm__activities")

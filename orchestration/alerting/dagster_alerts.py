@@ -304,9 +304,5 @@ def describe_results(sent: list[tuple[Alert, list[DeliveryResult]]]) -> str:
     return text + (f", {len(failed)} failed ({'; '.join(failed[:3])})" if failed else "")
 
 
-def configured_channel_names(environ: Mapping[str, str] | None = None) -> list[str]:
-    return [getattr(c, "name", type(c).__name__) for c in channels_from_env(environ)]
-
-
-__all__ = ["alerted_in_process", "check_alert", "configured_channel_names", "describe_results",
+__all__ = ["alerted_in_process", "check_alert", "describe_results",
            "failed_check_evaluations", "run_alerts", "run_failure_alert", "send"]

@@ -28,6 +28,13 @@ class LayerTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(key=AssetKey([layer, props["name"]]), group_name="transform")
 
 
+def run_started_at(context) -> dt.datetime:
+    """When the run was created: every dbt step of one run stamps the same ``refreshed_at``."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    created = record.create_timestamp if record is not None else None
+    return created.astimezone(dt.timezone.utc) if created else dt.datetime.now(dt.timezone.utc)
+
+
 translator = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
@@ -36,7 +43,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Pi
     """``dbt build`` of the selected models, seeds and tests into the working database."""
     cfg = settings.get()
     apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
-    run_vars = cfg.dbt_run_vars(load_id_of(context), dt.datetime.now(dt.timezone.utc))
+    run_vars = cfg.dbt_run_vars(load_id_of(context), run_started_at(context))
     context.log.info(f"dbt vars: {run_vars}")
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
     args = ["build", "--vars", json.dumps(run_vars)]
