@@ -14,9 +14,24 @@ dbt_project = DbtProject(
 )
 dbt_project.prepare_if_dev()
 
+_SOURCES = ("models", "macros", "seeds", "tests", "dbt_project.yml")
+
+
+def _newest_source_change(project_dir: Path) -> float:
+    newest = 0.0
+    for name in _SOURCES:
+        path = project_dir / name
+        files = [path] if path.is_file() else path.rglob("*") if path.exists() else []
+        for file in files:
+            if file.is_file():
+                newest = max(newest, file.stat().st_mtime)
+    return newest
+
 
 def ensure_manifest() -> Path:
-    """Parse the dbt project when no manifest exists yet (fresh clone, CLI, tests)."""
-    if not dbt_project.manifest_path.exists():
+    """Parse the dbt project when the manifest is missing or older than any model, macro or seed
+    (fresh clone, a `git pull`, an edited model), so the asset graph always matches the project."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(Path(dbt_project.project_dir)):
         dbt_project.preparer.prepare(dbt_project)
-    return dbt_project.manifest_path
+    return manifest

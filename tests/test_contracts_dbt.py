@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 STAGING = Path(__file__).resolve().parent.parent / "dbt_project" / "models" / "staging"
-SOURCES = ("crm", "erp", "ticketing")
+SOURCES = ("crm", "erp", "ticketing", "analytics")
 
 
 @pytest.mark.parametrize("source", SOURCES)
