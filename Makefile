@@ -50,10 +50,10 @@ chromium:
 DUCKDB14_VENV := .venv-duckdb14
 DUCKDB14_STAMP := $(DUCKDB14_VENV)/.installed
 
-$(DUCKDB14_STAMP):
+$(DUCKDB14_STAMP): tests/duckdb14-requirements.txt
 	$(PYTHON) -m venv $(DUCKDB14_VENV)
-	$(DUCKDB14_VENV)/bin/pip install -q "duckdb==1.4.*" "duckdb-cli==1.4.*" "duckdb-engine==0.17.*" "sqlalchemy==2.0.*"
-	npm install -s --no-audit --no-fund --prefix $(DUCKDB14_VENV)/evidence "@evidence-dev/duckdb@2.0.1"
+	$(DUCKDB14_VENV)/bin/pip install -q -r tests/duckdb14-requirements.txt
+	npm install -s --no-audit --no-fund --save-exact --prefix $(DUCKDB14_VENV)/evidence "@evidence-dev/duckdb@2.0.1"
 	touch $@
 
 duckdb14-venv: $(DUCKDB14_STAMP)

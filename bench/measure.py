@@ -9,7 +9,6 @@ is an upper bound of the memory really in use.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ class Measured:
     wall_seconds: float
     peak_rss_bytes: int
     peak_pss_bytes: int
-    cpu_seconds: float  # user + system CPU of the process tree (reaped descendants), robust to machine load
+    cpu_seconds: float  # user + system CPU of every process of the tree (sampled), robust to machine load
     log: Path
     started_at: float  # time.time() at start
     finished_at: float
@@ -39,8 +38,9 @@ class Measured:
         return self.peak_pss_bytes / 2**20
 
 
-def tree_memory(proc: psutil.Process) -> tuple[int, int]:
+def tree_memory(proc: psutil.Process, cpu: dict | None = None) -> tuple[int, int]:
     """(RSS, PSS) summed over ``proc`` and all its descendants (processes that vanish count 0).
+    With ``cpu``, also record each process's latest user + system CPU seconds in it.
 
     PSS splits pages shared between processes (a forked worker and its parent) among them, so the
     PSS sum is the memory the tree really holds; the RSS sum counts shared pages once per process.
@@ -52,6 +52,9 @@ def tree_memory(proc: psutil.Process) -> tuple[int, int]:
         return 0, 0
     for member in members:
         try:
+            if cpu is not None:
+                times = member.cpu_times()
+                cpu[(member.pid, member.create_time())] = times.user + times.system
             info = member.memory_full_info()
             rss += info.rss
             pss += getattr(info, "pss", info.rss)
@@ -67,16 +70,18 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, cwd: Path |
     full_env = {**os.environ, **env}
     with open(log, "wb") as out:
         started_at = time.time()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         popen = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         proc = psutil.Process(popen.pid)
         peak_rss = peak_pss = 0
+        cpu: dict = {}
         while popen.poll() is None:
-            rss, pss = tree_memory(proc)
+            rss, pss = tree_memory(proc, cpu)
             peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             time.sleep(interval)
         wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    return Measured(command, popen.returncode, wall, peak_rss, peak_pss, cpu, log, started_at, time.time())
+    # Step workers are children of Dagster's forkserver, which exits without reaping them, so
+    # getrusage(RUSAGE_CHILDREN) misses their CPU: sum the per-process samples instead (a process
+    # loses at most its last sampling interval).
+    return Measured(command, popen.returncode, wall, peak_rss, peak_pss, sum(cpu.values()), log, started_at,
+                    time.time())

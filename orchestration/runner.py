@@ -53,6 +53,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         print(f"crm-pulse: refresh succeeded in {elapsed:.1f}s (run {result.run_id})")
         print(f"  serving database: {settings.serving_db}")
         print(f"  Parquet marts:    {settings.marts_dir}")
+        print(f"  report:           {settings.reports_dir}")
         code = 0
     else:
         print(f"crm-pulse: refresh FAILED in {elapsed:.1f}s (run {result.run_id}); published data left unchanged"
@@ -60,9 +61,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         for step in failed_steps:
             failure = next(e for e in result.all_events
                            if e.step_key == step and e.event_type == DagsterEventType.STEP_FAILURE)
-            error = failure.event_specific_data.error
-            message = (error.message or "").strip().splitlines()
-            print(f"  failed step {step}: {message[0] if message else error.cls_name}")
+            print(f"  failed step {step}: {_failure_summary(failure.event_specific_data)}")
         for check in failed_checks:
             print(f"  failed check {check}")
         code = 1
@@ -70,6 +69,16 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         print(f"  warning: non-blocking check {check} failed")
     _alert(instance, result.run_id, settings, ops, channels, retries)
     return code
+
+
+def _failure_summary(data) -> str:
+    """One line: a raised ``Failure``'s own description (names the file and problem), else the error."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description.strip().splitlines()[0]
+    error = data.error
+    message = (error.message or "").strip().splitlines() if error else []
+    return message[0] if message else (error.cls_name if error else "unknown error")
 
 
 def _alert(instance, run_id, settings, ops, channels, retries) -> None:

@@ -74,7 +74,7 @@ def test_file_level_failure_names_the_file_and_leaves_published_data_unchanged(d
     assert "refresh FAILED" in run.output and "published data left unchanged" in run.output
     message = f"erp/{NEW_DATE}/orders.csv: missing required column(s) amount for orders"
     [line] = [l for l in run.output.splitlines() if "failed step raw__erp__orders" in l]
-    assert line.endswith(message), line
+    assert line == f"  failed step raw__erp__orders: {message}", line
     assert "Traceback" not in run.output.split("refresh FAILED")[-1]
     assert fingerprint(warehouse) == before
 
