@@ -35,3 +35,19 @@ def test_marts_feed_publish_and_dbt_tests_are_checks():
     checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
     assert ("dim_customers", "unique_dim_customers_customer_id") in checks
     assert any(name == "rows_conserved" for _, name in checks)
+
+
+def test_old_dbt_target_folders_are_pruned(tmp_path):
+    import os
+    import time
+
+    from orchestration.assets.transform import prune_old_targets
+
+    old, recent, other = (tmp_path / "dbt_models-aaaa-1", tmp_path / "dbt_models_2-bbbb-2", tmp_path / "manifest-keep")
+    for folder in (old, recent, other):
+        folder.mkdir()
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old, (eight_days_ago, eight_days_ago))
+    os.utime(other, (eight_days_ago, eight_days_ago))
+    prune_old_targets(tmp_path, keep_days=7)
+    assert not old.exists() and recent.exists() and other.exists()

@@ -3,6 +3,8 @@
 
 import datetime as dt
 import json
+import shutil
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,19 @@ def run_started_at(context) -> dt.datetime:
     return created.astimezone(dt.timezone.utc) if created else dt.datetime.now(dt.timezone.utc)
 
 
+KEEP_TARGET_DAYS = 7
+
+
+def prune_old_targets(target_dir, keep_days: int = KEEP_TARGET_DAYS) -> None:
+    """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<hash>`` folder (read by
+    alerts and the benchmark right after the run); drop those older than ``keep_days`` so a daily
+    schedule does not fill the disk."""
+    cutoff = time.time() - keep_days * 86400
+    for folder in target_dir.glob("dbt_models*-*-*"):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 translator = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
@@ -46,6 +61,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Pi
     run_vars = cfg.dbt_run_vars(load_id_of(context), run_started_at(context))
     context.log.info(f"dbt vars: {run_vars}")
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
+    prune_old_targets(dbt_project.project_dir / "target")
     args = ["build", "--vars", json.dumps(run_vars)]
     if context.run.tags.get("crm_pulse/full_refresh") == "true":
         args.append("--full-refresh")
