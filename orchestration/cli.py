@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from orchestration.settings import Settings
+# pandera imports pyspark.pandas when the [spark] extra is installed; its pandas-3 warning is noise here
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+from orchestration.settings import Settings  # noqa: E402
 
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
