@@ -27,3 +27,19 @@ def demo_run(demo_landing, tmp_path_factory) -> PipelineRun:
     run = run_pipeline(demo_landing, tmp_path_factory.mktemp("warehouse"))
     assert run.exit_code == 0, run.output
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """Loopback servers in tests must be reached directly, whatever proxy the machine sets."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 collecting messages (tests/local_servers.py)."""
+    from tests.local_servers import running_smtp
+
+    with running_smtp() as mailbox:
+        yield mailbox

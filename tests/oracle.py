@@ -40,18 +40,19 @@ def _fold(value):
     return text or None
 
 
+def decode_csv(raw: bytes) -> tuple[str, str]:
+    """A CSV export's text and encoding: UTF-8 (with or without BOM), else GB18030 (a superset of GBK)."""
+    try:
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        return raw.decode("gb18030"), "gb18030"
+
+
 def read_rows(path: Path) -> list[tuple[int, dict]]:
     """(row number, {header: raw string}) for every data row of an export file."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = list(csv.reader(io.StringIO(decode_csv(path.read_bytes())[0], newline="")))
         header, body = [h.strip() for h in rows[0]], rows[1:]
         out = []
         line = 1

@@ -3,131 +3,27 @@
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import hashlib
 import hmac
 import json
 import logging
-import socket
-import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from orchestration.alerting import (Alert, DingTalkRobot, EmailChannel, FeishuBot, GenericWebhook,
                                     SlackWebhook, WeComRobot, channels_from_env, deliver,
                                     retries_from_env)
+from tests.local_servers import closed_port, running_recorder
 
 TINY = 0.001  # backoff seconds in tests
 
 
-# --- local HTTP server ---------------------------------------------------------------------------
-@dataclass
-class Received:
-    path: str
-    query: dict
-    raw_query: str
-    headers: dict
-    body: object
-
-
-class Recorder(ThreadingHTTPServer):
-    """Records every POST; fails the first ``fail_first`` with HTTP 500, then answers ``reply``."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.received: list[Received] = []
-        self.fail_first = 0
-        self.status = 200
-        self.reply: dict | str = {"errcode": 0, "errmsg": "ok"}
-        self.lock = threading.Lock()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server naming
-        server: Recorder = self.server  # type: ignore[assignment]
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        parts = urlsplit(self.path)
-        with server.lock:
-            server.received.append(Received(parts.path, parse_qs(parts.query), parts.query,
-                                            dict(self.headers), json.loads(raw)))
-            failing = len(server.received) <= server.fail_first
-        status = 500 if failing else server.status
-        reply = server.reply if not failing else "internal error"
-        data = (reply if isinstance(reply, str) else json.dumps(reply)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain" if isinstance(reply, str) else "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-
-
+# --- local servers (tests/local_servers.py) ------------------------------------------------------
 @pytest.fixture
 def http_server():
-    server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-# --- local SMTP server ---------------------------------------------------------------------------
-class _Mailbox:
-    def __init__(self):
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd naming
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-
-class _EphemeralController(Controller):
-    """aiosmtpd Controller bound to port 0; ``port`` is the real one once started."""
-
-    def _create_server(self):
-        async def create():
-            server = await Controller._create_server(self)
-            self.port = server.sockets[0].getsockname()[1]
-            return server
-        return create()
-
-
-@pytest.fixture
-def smtp_server():
-    mailbox = _Mailbox()
-    controller = _EphemeralController(mailbox, hostname="127.0.0.1", port=0)
-    controller.start()
-    mailbox.port = controller.port
-    yield mailbox
-    controller.stop()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with running_recorder() as server:
+        yield server
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -314,8 +210,8 @@ def test_client_error_is_not_retried(http_server, alert):
 
 
 def test_down_channel_does_not_stop_others(http_server, smtp_server, alert, caplog):
-    down = GenericWebhook(f"http://127.0.0.1:{_closed_port()}/hook", name="down-webhook")
-    down_smtp = EmailChannel(host="127.0.0.1", port=_closed_port(), sender="a@example.com",
+    down = GenericWebhook(f"http://127.0.0.1:{closed_port()}/hook", name="down-webhook")
+    down_smtp = EmailChannel(host="127.0.0.1", port=closed_port(), sender="a@example.com",
                              recipients=["b@example.com"], name="down-email")
     up = WeComRobot(http_server.url("/send?key=k"))
     mail = EmailChannel(host="127.0.0.1", port=smtp_server.port, sender="a@example.com",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from dagster import DagsterEventType, DagsterInstance, build_schedule_context, b
 
 from orchestration.alerting.message import Alert
 from tests.harness import environment, run_pipeline
-from tests.test_alert_channels import Recorder, _closed_port, _EphemeralController, _Mailbox
+from tests.local_servers import Mailbox, Recorder, closed_port, running_recorder
 
 pytestmark = pytest.mark.slow
 CHANNEL_PATHS = {"webhook": "/hook", "wecom": "/wecom", "dingtalk": "/dingtalk", "feishu": "/feishu", "slack": "/slack"}
@@ -33,33 +32,11 @@ UNKNOWN_CUSTOMERS = ("C990001", "C990002")
 # --- servers -----------------------------------------------------------------------------------
 @pytest.fixture
 def http_server():
-    server = Recorder()
-    server.reply = {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "ok"}  # WeCom/DingTalk and Feishu style
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with running_recorder(reply={"errcode": 0, "errmsg": "ok", "code": 0, "msg": "ok"}) as server:  # WeCom/DingTalk, Feishu
+        yield server
 
 
-@pytest.fixture
-def smtp_server():
-    mailbox = _Mailbox()
-    controller = _EphemeralController(mailbox, hostname="127.0.0.1", port=0)
-    controller.start()
-    mailbox.port = controller.port
-    yield mailbox
-    controller.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def channel_env(http: Recorder, smtp: _Mailbox) -> dict[str, str]:
+def channel_env(http: Recorder, smtp: Mailbox) -> dict[str, str]:
     return {
         "CRM_PULSE_ALERT_WEBHOOK_URL": http.url(CHANNEL_PATHS["webhook"]),
         "CRM_PULSE_ALERT_WECOM_URL": http.url(CHANNEL_PATHS["wecom"] + "?key=k"),
@@ -80,7 +57,7 @@ def webhook_alerts(http: Recorder) -> list[dict]:
     return [r.body for r in http.received if r.path == CHANNEL_PATHS["webhook"]]
 
 
-def texts_by_channel(http: Recorder, smtp: _Mailbox) -> dict[str, list[str]]:
+def texts_by_channel(http: Recorder, smtp: Mailbox) -> dict[str, list[str]]:
     """The human-readable body each channel received, in order."""
     out = {name: [] for name in [*CHANNEL_PATHS, "email"]}
     for r in http.received:
@@ -240,7 +217,7 @@ def test_cli_run_alerts_in_process_and_survives_a_dead_channel(demo_run, tmp_pat
 
     landing, warehouse = copy_run(demo_run, tmp_path)
     broken = break_orders_export(landing)
-    dead = f"http://127.0.0.1:{_closed_port()}/down"
+    dead = f"http://127.0.0.1:{closed_port()}/down"
     with instance_at(tmp_path) as instance:
         watch = run_failure_alerts.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
         run = run_pipeline(landing, warehouse, instance=instance,

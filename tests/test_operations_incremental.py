@@ -80,13 +80,7 @@ def correct_orders_export(landing: Path) -> dict[str, dict]:
     """Rewrite an earlier day's orders export in place (same encoding and header): double three
     amounts, cancel one order, drop one row. Returns the changes by order id."""
     path = landing / CORRECTED
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+    text, encoding = oracle.decode_csv(path.read_bytes())
     rows = list(csv.reader(io.StringIO(text, newline="")))
     header, body = rows[0], rows[1:]
     clean = oracle.clean_rows(landing, "erp", "orders")
