@@ -7,12 +7,23 @@ the quarantine with the rule they broke. Rows read = rows loaded + rows quaranti
 
 A file already loaded with the same content is skipped; a changed file replaces its earlier load.
 A file-level problem raises :class:`FileProblem`; nothing of that entity's load is then kept.
+
+Change detection (the load log ``raw/_loads/<entity>.parquet`` keeps sha256, size_bytes and
+mtime_ns of every file load): a file whose latest load record has the same size and modification
+time (``st_mtime_ns``) is skipped without being read. Otherwise it is hashed: the same sha256 is
+skipped too (a file only touched, or a record from a log written before mtime_ns existed: that
+record's mtime_ns is then set to the file's, so the next run needs no hash), a different sha256 is
+loaded and supersedes the earlier load. Either way the skip also needs the earlier load to be in
+place (its Parquet file exists, or every row was quarantined). A file rewritten with other content
+but the same size and mtime (``cp -p``, ``rsync --times``) is therefore not noticed: touch it or
+run with ``full_refresh``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +43,8 @@ QUARANTINE_SCHEMA = pl.Schema({
 })
 LOAD_LOG_SCHEMA = pl.Schema({
     "load_id": pl.Utf8(), "source": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(),
-    "export_date": pl.Date(), "sha256": pl.Utf8(), "size_bytes": pl.Int64(), "rows_read": pl.Int64(),
+    "export_date": pl.Date(), "sha256": pl.Utf8(), "size_bytes": pl.Int64(), "mtime_ns": pl.Int64(),
+    "rows_read": pl.Int64(),
     "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(), "unknown_columns": pl.Utf8(),
     "notes": pl.Utf8(), "supersedes_load_id": pl.Utf8(), "loaded_at": pl.Datetime("us"),
 })
@@ -49,6 +61,7 @@ class FileLoad:
     export_date: dt.date
     sha256: str
     size_bytes: int
+    mtime_ns: int | None = None  # the file's st_mtime_ns, taken before it was read
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -106,8 +119,14 @@ class RawLayout:
         return self.root / "_loads" / f"{entity}.parquet"
 
     def read_load_log(self, entity: str) -> pl.DataFrame:
+        """The entity's load log in LOAD_LOG_SCHEMA; columns an older log lacks (mtime_ns) are null."""
         path = self.load_log(entity)
-        return pl.read_parquet(path) if path.exists() else LOAD_LOG_SCHEMA.to_frame()
+        if not path.exists():
+            return LOAD_LOG_SCHEMA.to_frame()
+        log = pl.read_parquet(path)
+        missing = [pl.lit(None, dtype).alias(name) for name, dtype in LOAD_LOG_SCHEMA.items()
+                   if name not in log.columns]
+        return log.with_columns(missing).select(LOAD_LOG_SCHEMA.names()).cast(dict(LOAD_LOG_SCHEMA))
 
 
 def ingest_entity(
@@ -127,34 +146,72 @@ def ingest_entity(
         shutil.rmtree(layout.root / "_quarantine" / entity, ignore_errors=True)
         layout.load_log(entity).unlink(missing_ok=True)
     log = layout.read_load_log(entity)
-    latest = {r["source_file"]: r for r in log.sort("loaded_at").iter_rows(named=True)}
+    by_age = log.with_row_index("_row").sort("loaded_at", maintain_order=True)
+    latest = {r["source_file"]: r for r in by_age.iter_rows(named=True)}  # _row: its row in log
 
     staging = layout.root / "_tmp" / f"{entity}-{load_id}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     loads: list[FileLoad] = []
     skipped: list[str] = []
+    verified: dict[int, int] = {}  # log row -> mtime_ns of a file found unchanged by its sha256
     try:
         for f in files:
-            sha = f.sha256()
+            stat = _stat(f)
             previous = latest.get(f.relative)
-            if previous and previous["sha256"] == sha and (layout.data_file(contract, f).exists()
-                                                           or previous["rows_loaded"] == 0):  # all quarantined
-                skipped.append(f.relative)
+            in_place = previous is not None and (layout.data_file(contract, f).exists()
+                                                 or previous["rows_loaded"] == 0)  # all quarantined
+            if in_place and (previous["size_bytes"], previous["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
+                skipped.append(f.relative)  # unchanged size and mtime: not read at all
                 continue
-            load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha,
-                            f.path.stat().st_size, loaded_at=loaded_at,
+            sha = _sha256(f)
+            if in_place and previous["sha256"] == sha:
+                skipped.append(f.relative)
+                verified[previous["_row"]] = stat.st_mtime_ns
+                continue
+            load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha, stat.st_size,
+                            mtime_ns=stat.st_mtime_ns, loaded_at=loaded_at,
                             supersedes_load_id=previous["load_id"] if previous else None)
             _load_file(contract, f, load, staging, batch_rows)
             loads.append(load)
-        _commit(contract, layout, staging, files, loads, log)
+        log, log_changed = _with_mtimes(log, verified)
+        _commit(contract, layout, staging, files, loads, log, log_changed)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return IngestResult(entity, loads, skipped)
 
 
-def _commit(contract, layout, staging, files, loads, log) -> None:
-    """Move the staged files into place and append the load log (after every file succeeded)."""
+def _stat(f: LandingFile) -> os.stat_result:
+    try:
+        return f.path.stat()
+    except OSError as err:
+        raise _unreadable(f, err) from None
+
+
+def _sha256(f: LandingFile) -> str:
+    try:
+        return f.sha256()
+    except OSError as err:
+        raise _unreadable(f, err) from None
+
+
+def _unreadable(f: LandingFile, err: OSError) -> FileProblem:
+    reason = err.strerror or str(err) or type(err).__name__
+    return FileProblem(f.relative, "unreadable", f"{f.relative}: cannot read the file ({reason})")
+
+
+def _with_mtimes(log: pl.DataFrame, verified: dict[int, int]) -> tuple[pl.DataFrame, bool]:
+    """(load log with the mtime_ns of re-hashed, unchanged files set to the file's, whether any changed)."""
+    mtimes = log["mtime_ns"].to_list()
+    changed = {row: mtime for row, mtime in verified.items() if mtimes[row] != mtime}
+    for row, mtime in changed.items():
+        mtimes[row] = mtime
+    return (log.with_columns(pl.Series("mtime_ns", mtimes, dtype=pl.Int64)), True) if changed else (log, False)
+
+
+def _commit(contract, layout, staging, files, loads, log, log_changed=False) -> None:
+    """Move the staged files into place and write the load log: the earlier records (``log_changed``:
+    with refreshed mtime_ns values) plus one per load, after every file succeeded."""
     by_relative = {f.relative: f for f in files}
     layout.entity_dir(contract).mkdir(parents=True, exist_ok=True)
     if not layout.schema_file(contract).exists():
@@ -168,7 +225,7 @@ def _commit(contract, layout, staging, files, loads, log) -> None:
                 staged.replace(target)
             else:
                 target.unlink(missing_ok=True)
-    if loads:
+    if loads or log_changed:
         new = pl.DataFrame([l.record() for l in loads], schema=LOAD_LOG_SCHEMA)
         path = layout.load_log(contract.entity)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,8 @@ class LandingFile:
     export_date: dt.date
 
     def sha256(self) -> str:
+        """Hash of the whole file (reads all of it: ingest calls it only when the file's size or
+        modification time differ from its last load, see data_contracts/ingest.py)."""
         digest = hashlib.sha256()
         with self.path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -30,6 +30,7 @@ import functools
 import io
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,11 +186,28 @@ def _gx():
     """Import GX offline and quietly (analytics off before the import)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # quiet: GX imports optional integrations such as pyspark, which warn and print when installed
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _main_with_file():
         warnings.simplefilter("ignore")
         import great_expectations as gx
 
     return gx
+
+
+@contextlib.contextmanager
+def _main_with_file():
+    """GX imports pyspark's Spark Connect module when pyspark is installed; that module calls
+    ``sys.exit(0)`` ("Skipping doctests") when ``__main__`` has neither ``__spec__`` nor
+    ``__file__``, as in forkserver step processes, ``python -c`` and pytest-xdist workers. Give
+    ``__main__`` a placeholder ``__file__`` for the import so pyspark runs its normal checks."""
+    main = sys.modules.get("__main__")
+    patch = main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")
+    if patch:
+        main.__file__ = "<crm-pulse>"
+    try:
+        yield
+    finally:
+        if patch:
+            del main.__file__
 
 
 def _gx_class(expect: str, where: str = ""):

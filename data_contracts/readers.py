@@ -10,7 +10,12 @@ rows above the header. Short CSV rows are padded with nulls (noted). A problem w
 whole raises :class:`FileProblem`.
 
 Memory stays bounded by the batch size: CSV is parsed by pyarrow's streaming reader, XLSX by
-openpyxl's read-only mode, JSON incrementally with the standard library.
+openpyxl's read-only mode, JSON incrementally with the standard library. NDJSON and JSON arrays
+written one record per line are read in blocks by polars' native JSON reader whenever the block is
+plain (flat objects, strict JSON, see ``_fast_part``); any other block, and any other layout, goes
+through the standard-library reader, which stays the reference: both give identical Batches and
+the same FileProblem for a bad line. The encoding is detected from a bounded window (see
+:func:`detect_encoding`); a later byte that does not fit raises ``FileProblem('encoding')``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import codecs
 import collections
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import warnings
@@ -37,6 +43,7 @@ ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 TOTAL_LABELS = frozenset({"合计", "总计", "小计", "总合计", "共计", "total", "totals", "subtotal", "grandtotal", "sum"})
 _TOTAL_PREFIX = r"(?i)^(?:合|总|小|共|total|subtotal|sum|grand)"  # cheap pre-test for TOTAL_LABELS
 _CHUNK_BYTES = 1 << 20
+_DETECT_BYTES = 4 << 20  # bytes decoded to pick the encoding (from the first non-ASCII chunk on)
 _CSV_BLOCK = 1 << 22  # pyarrow block (memory per step ~ a few blocks); one CSV record must fit in it
 _TITLE_LOOKAHEAD = 10  # rows searched for the header below a one-cell title row
 _LISTED = 10  # row numbers listed per note
@@ -76,7 +83,11 @@ class Batch:
 def detect_encoding(path: str | Path, display_name: str | None = None) -> str:
     """``'utf-8-sig'`` (BOM), ``'utf-8'`` or ``'gb18030'`` (a superset of GBK/GB2312).
 
-    Decodes the whole file strictly, streaming in 1 MiB chunks with an incremental decoder.
+    Decided from a bounded window, not the whole file: leading pure-ASCII 1 MiB chunks are skipped
+    with a cheap ``isascii`` test, then up to :data:`_DETECT_BYTES` from the first chunk holding a
+    non-ASCII byte are decoded strictly (an incremental decoder, so a character cut by the window
+    end is not an error). The readers decode the rest and raise ``FileProblem('encoding')`` naming
+    the line or row if a later byte does not fit the detected encoding.
     """
     name = display_name or str(path)
     try:
@@ -85,23 +96,42 @@ def detect_encoding(path: str | Path, display_name: str | None = None) -> str:
             if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise FileProblem(name, "encoding", f"{name}: the file is UTF-16 text, which is not supported "
                                                     "(save it as CSV UTF-8)")
-            candidates = ["utf-8-sig"] if head.startswith(codecs.BOM_UTF8) else ["utf-8", "gb18030"]
-            for encoding in candidates:
-                fh.seek(0)
-                decoder = codecs.getincrementaldecoder(encoding)("strict")
-                try:
-                    for chunk in iter(lambda: fh.read(_CHUNK_BYTES), b""):
-                        decoder.decode(chunk)
-                    decoder.decode(b"", final=True)
-                    return encoding
-                except UnicodeDecodeError:
-                    continue
+            fh.seek(0)
+            if head.startswith(codecs.BOM_UTF8):
+                candidates = ["utf-8-sig"]
+                window = fh.read(_DETECT_BYTES)
+            else:
+                candidates = ["utf-8", "gb18030"]
+                for window in iter(lambda: fh.read(_CHUNK_BYTES), b""):
+                    if not window.isascii():  # the chunk starts on a character boundary: all before was ASCII
+                        break
+                else:
+                    return "utf-8"  # pure ASCII (or nothing but a BOM-less empty tail)
+                window += fh.read(max(0, _DETECT_BYTES - len(window)))
+            final = not fh.read(1)
     except OSError as err:
         raise _unreadable(name, err) from None
+    for encoding in candidates:
+        try:
+            codecs.getincrementaldecoder(encoding)("strict").decode(window, final=final)
+            return encoding
+        except UnicodeDecodeError:
+            continue
     if candidates == ["utf-8-sig"]:
         raise FileProblem(name, "encoding", f"{name}: the file starts with a UTF-8 byte-order mark "
                                             "but is not valid UTF-8")
     raise FileProblem(name, "encoding", f"{name}: cannot detect the text encoding (tried {', '.join(ENCODINGS)})")
+
+
+def _encoding_label(encoding: str) -> str:
+    return "GB18030" if encoding == "gb18030" else "UTF-8"
+
+
+def _mixed_encoding(name: str, encoding: str, where: str, detail: str = "") -> FileProblem:
+    """A byte after the detection window that does not fit the detected encoding."""
+    label = _encoding_label(encoding)
+    return FileProblem(name, "encoding", f"{name}: {where} is not valid {label} text{detail}, although the start "
+                                         f"of the file is {label} (a file mixing encodings? save it in one encoding)")
 
 
 def _unreadable(name: str, err: Exception) -> FileProblem:
@@ -324,6 +354,8 @@ def _csv(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
                     break
     except csv.Error as err:
         raise FileProblem(name, "bad_csv", f"{name}: cannot parse the CSV header ({err})") from None
+    except UnicodeDecodeError:
+        raise _mixed_encoding(name, encoding, f"row {len(head) + 1}") from None
     except OSError as err:
         raise _unreadable(name, err) from None
     position = _header_position(head)
@@ -352,7 +384,8 @@ def _csv_chunks(path: Path, name: str, encoding: str, delimiter: str, width: int
         invalid.append((row.number, row.text))
         return "skip"
 
-    reader = pacsv.open_csv(
+    open_csv = functools.partial(
+        pacsv.open_csv,
         path,
         read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=_CSV_BLOCK,
                                        encoding="utf8" if encoding.startswith("utf-8") else encoding),
@@ -362,6 +395,17 @@ def _csv_chunks(path: Path, name: str, encoding: str, delimiter: str, width: int
                                              strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
     next_number = 1
+
+    def problem(err: Exception) -> FileProblem:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if isinstance(err, UnicodeDecodeError) or "invalid UTF8" in reason:  # a byte after detect_encoding's window
+            return _mixed_encoding(name, encoding, f"a row after row {next_number - 1}", f" ({reason})")
+        return FileProblem(name, "bad_csv", f"{name}: cannot parse the CSV after row {next_number - 1} ({reason})")
+
+    try:
+        reader = open_csv()  # reads and converts the first block already
+    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+        raise problem(err) from None
     with reader:
         while True:
             try:
@@ -369,8 +413,7 @@ def _csv_chunks(path: Path, name: str, encoding: str, delimiter: str, width: int
             except StopIteration:
                 batch = None
             except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-                raise FileProblem(name, "bad_csv", f"{name}: cannot parse the CSV after row {next_number - 1} "
-                                                   f"({str(err).splitlines()[0]})") from None
+                raise problem(err) from None
             if batch is None:
                 chunk = (_repair_rows(name, list(invalid), delimiter, width, header_row)
                          or _Chunk(_frame([[] for _ in range(width)], [])))
@@ -565,11 +608,13 @@ def _json_text(value: Any) -> str | None:
 
 def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[list[str], Iterator[_Chunk], str]:
     """Two passes when the file exceeds one batch: keys first (the header is the union of all keys
-    in order of first appearance), then the rows."""
+    in order of first appearance), then the rows. NDJSON, and arrays written one record per line,
+    take the native fast path (:func:`_ndjson_parts`) unless ``_FAST_JSON`` is off; its Batches are
+    identical to the reference readers' (:func:`_ndjson_records`, :func:`_array_records`)."""
     encoding = detect_encoding(path, name)
     notes = []
     if lines is None:
-        lines = _looks_like_ndjson(path, encoding)
+        lines = _looks_like_ndjson(path, name, encoding)
         if lines:
             notes.append("the .json file holds one JSON object per line; read it as NDJSON")
     unit = "line" if lines else "record"
@@ -577,27 +622,49 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
     def records() -> Iterator[tuple[int, dict | None]]:
         return _ndjson_records(path, name, encoding) if lines else _array_records(path, name, encoding, notes)
 
+    def parts(keys: dict[str, None], decode) -> Iterator[_Part]:
+        return _ndjson_parts(path, name, encoding, keys, decode, array=None if lines else _ArrayState())
+
     keys: dict[str, None] = {}
-    kept: list[tuple[int, dict | None]] | None = []
-    for number, record in records():
-        if record:
-            for key in record:
-                keys.setdefault(key)
-        if kept is not None:
-            kept.append((number, record))
-            if len(kept) > batch_rows:
-                kept = None
+    kept: list | None = []
+    fast = _FAST_JSON
+    if fast:
+        try:
+            rows = 0
+            for part in parts(keys, lambda: kept is not None):
+                rows += part.count
+                if kept is not None:
+                    kept.append(part)
+                    if rows > batch_rows:
+                        kept = None
+            empty = rows == 0
+        except _NotPlain:  # an array laid out otherwise: the reference reads it (and words any error)
+            fast, keys, kept = False, {}, []
+    if not fast:
+        for number, record in records():
+            if record:
+                for key in record:
+                    keys.setdefault(key)
+            if kept is not None:
+                kept.append((number, record))
+                if len(kept) > batch_rows:
+                    kept = None
+        empty = kept == []
     if not keys:
-        if kept == []:  # an empty list of records ([] or {"data": []}): a quiet day of an API export, 0 rows
+        if empty:  # an empty list of records ([] or {"data": []}): a quiet day of an API export, 0 rows
             notes.append("the file holds an empty list of records (0 rows)")
             return [], iter([_Chunk(pl.DataFrame(schema={ROW_NUMBER: pl.Int64}), notes=list(notes))]), unit
         raise FileProblem(name, "empty", f"{name}: the file holds no records with fields, so it has no columns")
     header = list(keys)
-    return [_cell(k) for k in header], _json_chunks(kept if kept is not None else records(), header, notes), unit
+    if fast:
+        chunks = _part_chunks(kept if kept is not None else parts(dict(keys), lambda: True), header, notes)
+    else:
+        chunks = _json_chunks(kept if kept is not None else records(), header, notes)
+    return [_cell(k) for k in header], chunks, unit
 
 
 def _json_chunks(records, header: list[str], notes: list[str]) -> Iterator[_Chunk]:
-    chunk_rows = 20_000
+    chunk_rows = _JSON_CHUNK_ROWS
     values: list[list[str | None]] = []
     numbers: list[int] = []
     first_notes = list(notes)
@@ -616,42 +683,358 @@ def _object_or_fail(name: str, value: Any, where: str) -> dict:
     return value
 
 
+def _ndjson_line(decoder: json.JSONDecoder, name: str, number: int, line: str) -> dict | None:
+    """One NDJSON line as an object; ``None`` for a blank line."""
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        value = decoder.decode(text)
+    except json.JSONDecodeError as err:
+        raise FileProblem(name, "bad_json", f"{name}: line {number} is not valid JSON "
+                                            f"({err.msg} at column {err.colno})") from None
+    return _object_or_fail(name, value, f"line {number}")
+
+
 def _ndjson_records(path: Path, name: str, encoding: str) -> Iterator[tuple[int, dict | None]]:
-    """``(line number, object)``; blank lines give ``None`` (skipped as blank rows)."""
+    """``(line number, object)``; blank lines give ``None`` (skipped as blank rows). The reference
+    reader (pure Python, one line at a time); :func:`_ndjson_parts` is the fast equivalent."""
     decoder = json.JSONDecoder(parse_float=Decimal)
-    with open(path, encoding=encoding, newline="") as fh:
-        for number, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text:
-                yield number, None
-                continue
-            try:
-                value = decoder.decode(text)
-            except json.JSONDecodeError as err:
-                raise FileProblem(name, "bad_json", f"{name}: line {number} is not valid JSON "
-                                                    f"({err.msg} at column {err.colno})") from None
-            yield number, _object_or_fail(name, value, f"line {number}")
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            for number, line in enumerate(fh, start=1):
+                yield number, _ndjson_line(decoder, name, number, line)
+    except UnicodeDecodeError:
+        raise _bad_byte_problem(path, name, encoding) from None
 
 
-def _looks_like_ndjson(path: Path, encoding: str) -> bool:
+def _looks_like_ndjson(path: Path, name: str, encoding: str) -> bool:
     """A ``.json`` file whose first two non-blank lines are each a complete JSON object."""
     seen = 0
-    with open(path, encoding=encoding, newline="") as fh:
-        while seen < 2:
-            line = fh.readline(_CHUNK_BYTES)
-            if not line:
-                return False
-            if not line.strip():
-                continue
-            if not line.endswith(("\n", "\r")) and len(line) >= _CHUNK_BYTES:
-                return False
-            try:
-                if not isinstance(json.loads(line), dict):
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            while seen < 2:
+                line = fh.readline(_CHUNK_BYTES)
+                if not line:
                     return False
-            except ValueError:
-                return False
-            seen += 1
+                if not line.strip():
+                    continue
+                if not line.endswith(("\n", "\r")) and len(line) >= _CHUNK_BYTES:
+                    return False
+                try:
+                    if not isinstance(json.loads(line), dict):
+                        return False
+                except ValueError:
+                    return False
+                seen += 1
+    except UnicodeDecodeError:
+        raise _bad_byte_problem(path, name, encoding) from None
     return True
+
+
+def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(file offset, bytes)`` blocks of about :data:`_JSON_BLOCK` bytes, each ending after a
+    ``\\n`` (but the last): a cut never splits a UTF-8/GB18030 character or a ``\\r\\n``."""
+    with open(path, "rb") as fh:
+        rest, offset = b"", 0
+        while True:
+            data = fh.read(_JSON_BLOCK)
+            if not data:
+                if rest:
+                    yield offset, rest
+                return
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a block: read on
+                rest = data
+                continue
+            yield offset, data[:cut]
+            offset += cut
+            rest = data[cut:]
+
+
+def _line_breaks(data: bytes) -> int:
+    """Lines ended in ``data`` as Python's text reader counts them (``\\n``, ``\\r\\n``, lone ``\\r``)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _bad_byte_problem(path: Path, name: str, encoding: str) -> FileProblem:
+    """The line and byte offset of the first byte that does not decode as ``encoding``."""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    lines = 0
+    try:
+        for offset, block in _line_blocks(path):
+            try:
+                block.decode(codec)
+            except UnicodeDecodeError as err:
+                where = lines + _line_breaks(block[:err.start]) + 1
+                return _mixed_encoding(name, encoding, f"line {where}", f" (byte offset {offset + err.start})")
+            lines += _line_breaks(block)
+    except OSError as err:
+        return _unreadable(name, err)
+    return _mixed_encoding(name, encoding, "a line")  # pragma: no cover - only if the file changed meanwhile
+
+
+# --- NDJSON / JSON array fast path ----------------------------------------------------------------
+#
+# Blocks of whole lines are checked with regular expressions (Rust regex in polars, one pass each)
+# and decoded by polars' JSON reader with every field typed as text. A block is "plain" when every
+# line is blank or a flat JSON object (no nested values) whose values are strings, integers,
+# true/false or null, written in strict JSON: then polars' text equals the reference's exactly
+# (ints keep their digits, bools -> "true"/"false"). Numbers with a fraction (1234.50) are quoted
+# first so they keep their digits too. Keys are taken from the line text (a regex shortcut for
+# lines with the same keys as the block's first line), so the header order and duplicate keys are
+# exact. Anything else (nested values, exponents, escaped keys, duplicate keys, odd whitespace, a
+# lone CR, an invalid or non-object line, a decode error) sends the whole block to the reference
+# line decoder, which raises the same FileProblem as the reference reader. A .json array takes this
+# path only when written as "[", one record per line (comma after all but the last), "]"; its odd
+# records are decoded one by one with the standard library, and any other layout or any record
+# that does not decode makes the reference reader read the whole file (and word the error).
+
+_JSON_BLOCK = 8 << 20  # bytes per block (memory ~ a few blocks)
+_JSON_CHUNK_ROWS = 20_000  # rows per chunk handed to _assemble (the reference's chunk size)
+_FAST_JSON = True  # off: the reference reader for NDJSON (tests compare both)
+_J_WS = r"[ \t]*"
+_J_STR = (r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CefEF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}'
+          r'|[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}))*"')  # no lone surrogates
+_J_INT = r"-?(?:0|[1-9][0-9]{0,29})"  # polars rejects integers of ~40 digits
+_J_VALUE = rf"(?:{_J_STR}|{_J_INT}|true|false|null)"
+_J_MEMBER = rf"{_J_STR}{_J_WS}:{_J_WS}{_J_VALUE}"
+_J_FLAT = rf"^{_J_WS}\{{{_J_WS}(?:{_J_MEMBER}{_J_WS}(?:,{_J_WS}{_J_MEMBER}{_J_WS})*)?\}}{_J_WS}\r?$"
+_J_BLANK = r"^[ \t]*\r?$"
+_J_FRACTION = r"(:[ \t]*)(-?(?:0|[1-9][0-9]*)\.[0-9]+)([ \t]*[,}])"  # quoted: the text is the value
+_J_TOKEN = r'"(?:[^"\\]|\\.)*"(?:[ \t]*:)?'  # strings in order; keys end with ':' (on flat lines only)
+
+
+@dataclass
+class _Part:
+    """Rows ``first .. first + count - 1`` (NDJSON: lines; array: records): decoded by polars
+    (``frame``, one text column per key, blank lines as all-null rows) or by the reference decoder
+    (``records``)."""
+
+    first: int
+    count: int
+    frame: pl.DataFrame | None = None
+    records: list[tuple[int, dict | None]] | None = None
+
+
+class _NotPlain(Exception):
+    """A ``.json`` array not laid out one record per line (read by the reference reader instead)."""
+
+
+@dataclass
+class _ArrayState:
+    """Where the line-wise walk of ``[`` / ``{...},`` lines / ``]`` stands."""
+
+    started: bool = False
+    ended: bool = False
+    comma: bool | None = None  # whether the last record so far had a comma after it (None: none yet)
+    records: int = 0
+
+
+def _regex_literal(text: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def _ndjson_parts(path: Path, name: str, encoding: str, keys: dict[str, None], decode,
+                  array: _ArrayState | None = None) -> Iterator[_Part]:
+    """The file as :class:`_Part` blocks, adding keys to ``keys`` in order of first appearance.
+    ``decode()`` says whether values are needed (else only keys and validity are checked). With
+    ``array``: a JSON array written one record per line (else :class:`_NotPlain` is raised)."""
+    number = 1
+    for offset, raw in _line_blocks(path):
+        if offset == 0 and encoding == "utf-8-sig" and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        lines = _block_lines(raw, encoding)
+        if lines is None:
+            raise _bad_byte_problem(path, name, encoding)
+        if array is None:
+            part = (_fast_part(lines, raw, number, encoding, keys, decode())
+                    or _slow_part(raw, number, name, encoding, keys))
+            number += part.count
+        else:
+            texts = _array_texts(lines, array)
+            part = (_fast_part(texts, None, array.records + 1, encoding, keys, decode())
+                    or _slow_array_part(texts, array.records + 1, keys))
+            array.records += part.count
+        yield part
+    if array is not None and not array.ended:
+        raise _NotPlain
+
+
+def _block_lines(raw: bytes, encoding: str) -> pl.Series | None:
+    """The lines of a block (split at ``\\n`` only), or ``None`` if it does not decode."""
+    try:
+        if encoding == "gb18030":
+            texts = raw.decode(encoding).split("\n")
+            if raw.endswith(b"\n"):
+                texts.pop()
+            return pl.Series("line", texts, dtype=pl.String)
+        parts = raw.split(b"\n")
+        if raw.endswith(b"\n"):
+            parts.pop()
+        return pl.Series("line", parts, dtype=pl.Binary).cast(pl.String)  # validates UTF-8
+    except (UnicodeDecodeError, pl.exceptions.PolarsError):
+        return None  # the caller names the line of the bad byte
+
+
+def _array_texts(lines: pl.Series, state: _ArrayState) -> pl.Series:
+    """The record texts (trailing comma removed) of a block of an array written as ``[``, one
+    ``{...},`` per line, ``]``; :class:`_NotPlain` for any other layout."""
+    texts = lines.filter(~lines.str.contains(_J_BLANK)).str.strip_chars(" \t\r")
+    if not state.started and len(texts):
+        if texts[0] != "[":
+            raise _NotPlain
+        state.started, texts = True, texts.slice(1)
+    if not len(texts):
+        return texts
+    if state.ended:
+        raise _NotPlain  # data after the closing bracket
+    ended = texts[-1] == "]"
+    if ended:
+        texts = texts.slice(0, len(texts) - 1)
+    if len(texts):
+        comma = texts.str.ends_with(",")
+        if state.comma is False or not comma.slice(0, len(texts) - 1).all():
+            raise _NotPlain  # two records without a comma between them (or not one per line)
+        state.comma = bool(comma[-1])
+        texts = texts.str.strip_suffix(",").str.strip_chars_end(" \t")
+    if ended:
+        if state.comma:
+            raise _NotPlain  # a comma before the closing bracket
+        state.ended = True
+    return texts
+
+
+def _fast_part(lines: pl.Series, raw: bytes | None, first: int, encoding: str, keys: dict[str, None],
+               decode: bool) -> _Part | None:
+    """A plain block decoded natively, or ``None`` (the caller uses the reference decoder).
+    ``raw``: the block's bytes if polars may parse them directly."""
+    try:
+        blank = lines.str.contains(_J_BLANK)
+        if blank.all():
+            return None
+        rewritten = False
+        first_line = lines[int(blank.arg_min())]
+        shape = _keys_pattern(first_line)
+        same = lines.str.contains(shape) if shape else pl.repeat(False, len(lines), eager=True)
+        order: list[tuple[int, int, str]] = []  # (line index, position, key): first appearances
+        if shape and same.any():
+            first_same = int(same.arg_true()[0])
+            order += [(first_same, j, key) for j, key in enumerate(json.loads(first_line))]
+        others = (~(blank | same)).arg_true()
+        if len(others):
+            text = lines.gather(others)
+            flat = text.str.contains(_J_FLAT)
+            if not flat.all():
+                text = pl.select(pl.when(flat).then(text).otherwise(text.str.replace_all(_J_FRACTION, '${1}"${2}"${3}'))
+                                 ).to_series()
+                if not text.str.contains(_J_FLAT).all():
+                    return None
+                lines = lines.scatter(others, text)
+                rewritten = True
+            tokens = text.str.extract_all(_J_TOKEN).list.eval(
+                pl.element().filter(pl.element().str.ends_with(":")).str.replace(r"[ \t]*:$", ""))
+            if (tokens.list.n_unique() < tokens.list.len()).any():
+                return None  # a duplicate key: the reference keeps the last value
+            found = (pl.DataFrame({"i": others, "key": tokens}).explode("key").drop_nulls()
+                     .unique("key", keep="first", maintain_order=True))
+            if found["key"].str.contains("\\", literal=True).any():
+                return None  # an escaped key: leave the unescaping to the reference
+            order += [(i, j, key[1:-1]) for j, (i, key) in enumerate(found.iter_rows())]
+        merged = dict(keys)  # applied only on success: a block given up goes to the reference whole
+        for _, _, key in sorted(order):
+            merged.setdefault(key)
+        frame = None
+        if decode:
+            schema = {key: pl.String for key in merged}
+            if raw is not None and not rewritten and not blank.any() and encoding != "gb18030":
+                frame = pl.read_ndjson(raw, schema=schema)
+            else:
+                text = pl.select(pl.when(blank).then(pl.lit("{}")).otherwise(lines)).to_series()
+                frame = text.str.json_decode(pl.Struct(schema)).struct.unnest()
+            if frame.height != len(lines):
+                return None
+        for key in merged:
+            keys.setdefault(key)
+        return _Part(first, len(lines), frame=frame)
+    except (Exception, pl.exceptions.PanicException):  # any doubt: the reference decodes the block
+        return None
+
+
+def _keys_pattern(line: str) -> str | None:
+    """A regex matching plain lines with exactly the keys of ``line``, in the same order."""
+    if not line.lstrip(" \t").startswith("{"):
+        return None
+    try:
+        pairs = json.loads(line, object_pairs_hook=lambda pairs: pairs)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(pairs, list) or not pairs or len({k for k, _ in pairs}) != len(pairs):
+        return None
+    members = f"{_J_WS},{_J_WS}".join(f'"{_regex_literal(k)}"{_J_WS}:{_J_WS}{_J_VALUE}' for k, _ in pairs)
+    return rf"^{_J_WS}\{{{_J_WS}{members}{_J_WS}\}}{_J_WS}\r?$"
+
+
+def _slow_part(raw: bytes, first: int, name: str, encoding: str, keys: dict[str, None]) -> _Part:
+    """An NDJSON block through the reference line decoder (raises its FileProblem for a bad line)."""
+    text = raw.decode("utf-8" if encoding == "utf-8-sig" else encoding)  # decodes: _block_lines checked
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    records = []
+    for number, line in enumerate(io.StringIO(text, newline=""), start=first):
+        record = _ndjson_line(decoder, name, number, line)
+        if record:
+            for key in record:
+                keys.setdefault(key)
+        records.append((number, record))
+    return _Part(first, len(records), records=records)
+
+
+def _slow_array_part(texts: pl.Series, first: int, keys: dict[str, None]) -> _Part:
+    """Array records decoded one by one in Python; any doubt goes to the reference (_NotPlain),
+    which words the error."""
+    records = []
+    for number, text in enumerate(texts.to_list(), start=first):
+        try:
+            value = json.loads(text, parse_float=Decimal)
+        except (ValueError, RecursionError):
+            raise _NotPlain from None
+        if not isinstance(value, dict):
+            raise _NotPlain
+        for key in value:
+            keys.setdefault(key)
+        records.append((number, value or None))
+    return _Part(first, len(records), records=records)
+
+
+def _part_frame(part: _Part, header: list[str]) -> pl.DataFrame:
+    """``c0 .. c{n-1}`` + ``_row_number``, as :func:`_json_chunks` builds them."""
+    if part.records is not None:
+        values = [[_json_text(record.get(k)) for k in header] if record else [] for _, record in part.records]
+        return _rows_to_chunk(values, [n for n, _ in part.records], len(header)).frame
+    present = set(part.frame.columns)
+    columns = [pl.when(pl.col(k) != "").then(pl.col(k)).alias(f"c{i}") if k in present
+               else pl.lit(None, dtype=pl.String).alias(f"c{i}") for i, k in enumerate(header)]
+    numbers = pl.int_range(part.first, part.first + part.count, dtype=pl.Int64).alias(ROW_NUMBER)
+    return part.frame.select(*columns, numbers)
+
+
+def _part_chunks(parts, header: list[str], notes: list[str]) -> Iterator[_Chunk]:
+    """Re-cut into chunks of :data:`_JSON_CHUNK_ROWS` rows, like :func:`_json_chunks` (the chunk
+    boundaries decide which batch carries which skip note)."""
+    buffer: list[pl.DataFrame] = []
+    buffered = 0
+    first_notes = list(notes)
+    for part in parts:
+        frame = _part_frame(part, header)
+        buffer.append(frame)
+        buffered += frame.height
+        while buffered >= _JSON_CHUNK_ROWS:
+            frame = pl.concat(buffer, rechunk=False)
+            yield _Chunk(frame.slice(0, _JSON_CHUNK_ROWS).rechunk(), notes=first_notes)
+            buffer, buffered, first_notes = [frame.slice(_JSON_CHUNK_ROWS)], buffered - _JSON_CHUNK_ROWS, []
+    frame = pl.concat(buffer).rechunk() if buffer else _frame([[] for _ in header], [])
+    yield _Chunk(frame, notes=first_notes)
 
 
 class _Stream:
@@ -706,6 +1089,13 @@ class _Stream:
 
 def _array_records(path: Path, name: str, encoding: str, notes: list[str]) -> Iterator[tuple[int, dict | None]]:
     """Records of ``[{...}, ...]`` or ``{"data": [{...}, ...], ...}``, streamed one element at a time."""
+    try:
+        yield from _array_stream(path, name, encoding, notes)
+    except UnicodeDecodeError:
+        raise _bad_byte_problem(path, name, encoding) from None
+
+
+def _array_stream(path: Path, name: str, encoding: str, notes: list[str]) -> Iterator[tuple[int, dict | None]]:
     with open(path, encoding=encoding, newline="") as fh:
         stream = _Stream(fh, name)
         first = stream.peek()

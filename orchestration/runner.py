@@ -116,7 +116,7 @@ def _executor(job, instance: DagsterInstance):
 
     def execute(instance, raise_on_error, tags, run_config):
         executor = {"multiprocess": {"max_concurrent": processes, "start_method": {
-            "forkserver": {"preload_modules": ["orchestration.definitions"]}}}}
+            "forkserver": {"preload_modules": ["orchestration.step_preload"]}}}}
         return execute_job(reconstructable(refresh_job_definition), instance=instance, raise_on_error=raise_on_error,
                            tags=tags, run_config={**run_config, "execution": {"config": executor}})
 

@@ -111,9 +111,14 @@ class Settings:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def dbt_run_vars(self, load_id: str, refreshed_at: dt.datetime) -> dict:
-        return {**self.dbt_vars, "as_of": self.resolved_as_of().isoformat(), "load_id": load_id,
-                "refreshed_at": refreshed_at.strftime("%Y-%m-%d %H:%M:%S")}
+    def dbt_run_vars(self) -> dict:
+        """dbt ``--vars``: business parameters and the analysis date (a change re-parses the project)."""
+        return {**self.dbt_vars, "as_of": self.resolved_as_of().isoformat()}
+
+    @staticmethod
+    def dbt_run_environment(load_id: str, refreshed_at: dt.datetime) -> dict[str, str]:
+        """Values that change with every run, passed to dbt as environment variables (macro run_value)."""
+        return {"CRM_PULSE_LOAD_ID": load_id, "CRM_PULSE_REFRESHED_AT": refreshed_at.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def _path(value: str) -> Path:

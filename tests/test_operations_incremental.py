@@ -157,6 +157,12 @@ def test_rerun_with_nothing_new_loads_nothing_and_changes_no_mart(runs):
     assert runs["rerun"].exit_code == 0, runs["rerun"].output
     assert runs["rerun_logs"].equals(runs["demo_logs"]), "an already loaded file was loaded again"
     assert_same(runs["rerun_marts"], runs["demo_marts"])
+    # the copies keep size and mtime, so the rerun skipped every file on those without hashing it
+    current = runs["demo_logs"].group_by("source_file", maintain_order=True).last().filter(
+        pl.col("source_file") != CORRECTED)  # rewritten after the rerun
+    stats = [(runs["landing"] / f).stat() for f in current["source_file"]]
+    assert current["size_bytes"].to_list() == [s.st_size for s in stats]
+    assert current["mtime_ns"].to_list() == [s.st_mtime_ns for s in stats]
 
 
 def test_only_new_and_changed_files_are_loaded_and_the_correction_names_what_it_superseded(runs):
@@ -168,6 +174,10 @@ def test_only_new_and_changed_files_are_loaded_and_the_correction_names_what_it_
     previous = before.filter(pl.col("source_file") == CORRECTED).row(-1, named=True)
     assert corrected["supersedes_load_id"] == previous["load_id"]
     assert corrected["sha256"] != previous["sha256"]
+    assert corrected["mtime_ns"] == (runs["landing"] / CORRECTED).stat().st_mtime_ns != previous["mtime_ns"]
+    # published too (the serving database holds the full refresh's loads by now: one of this file)
+    published = runs["full"].query(f"select mtime_ns from source_loads where source_file = '{CORRECTED}'")
+    assert published["mtime_ns"].tolist() == [corrected["mtime_ns"]]
     assert corrected["rows_read"] == previous["rows_read"] - 1
     assert new.filter(pl.col("source_file") == NEW_DAY)["supersedes_load_id"].to_list() == [None]
     # the superseded load stays on record

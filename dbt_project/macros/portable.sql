@@ -58,8 +58,16 @@
 
 {#- Publication lineage every mart carries: the load that produced it and when. -#}
 {% macro publication_columns() -%}
-    cast('{{ var("load_id", "manual") }}' as {{ dbt.type_string() }}) as load_id,
-    cast('{{ var("refreshed_at", "1970-01-01 00:00:00") }}' as {{ dbt.type_timestamp() }}) as refreshed_at
+    cast('{{ run_value("CRM_PULSE_LOAD_ID", "load_id", "manual") }}' as {{ dbt.type_string() }}) as load_id,
+    cast('{{ run_value("CRM_PULSE_REFRESHED_AT", "refreshed_at", "1970-01-01 00:00:00") }}'
+        as {{ dbt.type_timestamp() }}) as refreshed_at
+{%- endmacro %}
+
+{#- A value that changes with every run: the environment variable `env_name` (set by the pipeline),
+    else the dbt var `var_name`, else `default`. Read only when executing: values read while parsing
+    are part of dbt's parse state, so a new value every run would cost a re-parse every run. -#}
+{% macro run_value(env_name, var_name, default) -%}
+    {%- if execute -%}{{ env_var(env_name, var(var_name, default)) }}{%- else -%}{{ default }}{%- endif -%}
 {%- endmacro %}
 
 {#- Materialisation of the large fact staging models (orders, order lines, tickets, activities):

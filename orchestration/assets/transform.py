@@ -3,6 +3,7 @@
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -10,12 +11,20 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import asset_utils as _dbt_asset_utils
 
 from orchestration.assets.ingest import load_id_of
 from orchestration.engine import mirror_spark_marts
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import PipelineSettings
 from orchestration.settings import apply_environment
+
+
+# The main dbt step lists its ~210 models and tests explicitly (the run splits the dbt graph around the
+# CLV asset). Above 200 names dagster-dbt 0.29 copies the whole dbt project, target/ included, to a new
+# temporary folder it never deletes, and dbt re-parses that copy from scratch: seconds per run and
+# gigabytes of /tmp per day. A long --select argument (~12 KB) is well within the OS limits.
+_dbt_asset_utils._SELECTION_ARGS_THRESHOLD = 100_000
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -40,6 +49,17 @@ def run_started_at(context) -> dt.datetime:
 KEEP_TARGET_DAYS = 7
 
 
+def keep_parse_state(invocation_target, project_target) -> None:
+    """dagster-dbt seeds every dbt invocation with ``target/partial_parse.msgpack``; dbt re-parses the
+    whole project (~5 s per dbt step) unless that state was saved with the same vars and connection
+    settings (profile). Keep the state of the latest successful invocation for the next one."""
+    state = invocation_target / "partial_parse.msgpack"
+    if state.exists():
+        tmp = project_target / f".partial_parse.{os.getpid()}.tmp"
+        shutil.copyfile(state, tmp)
+        os.replace(tmp, project_target / "partial_parse.msgpack")
+
+
 def prune_old_targets(target_dir, keep_days: int = KEEP_TARGET_DAYS) -> None:
     """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<hash>`` folder (read by
     alerts and the benchmark right after the run); drop those older than ``keep_days`` so a daily
@@ -58,14 +78,18 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Pi
     """``dbt build`` of the selected models, seeds and tests into the working database."""
     cfg = settings.get()
     apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
-    run_vars = cfg.dbt_run_vars(load_id_of(context), run_started_at(context))
-    context.log.info(f"dbt vars: {run_vars}")
+    run_vars = cfg.dbt_run_vars()
+    run_env = cfg.dbt_run_environment(load_id_of(context), run_started_at(context))
+    os.environ.update(run_env)  # this step's process only; the dbt subprocess inherits it
+    context.log.info(f"dbt vars: {run_vars}; {run_env}")
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
     prune_old_targets(dbt_project.project_dir / "target")
     args = ["build", "--vars", json.dumps(run_vars)]
     if context.run.tags.get("crm_pulse/full_refresh") == "true":
         args.append("--full-refresh")
-    yield from dbt.cli(args, context=context).stream()
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+    keep_parse_state(invocation.target_path, dbt_project.project_dir / "target")
     if cfg.engine == "spark":  # later steps read work.duckdb: mirror the Spark-built marts there
         marts = [key.path[-1] for key in context.selected_asset_keys if key.path[0] == "marts"]
         for mart in mirror_spark_marts(cfg.spark_marts, cfg.work_db, marts):
