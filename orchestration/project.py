@@ -1,5 +1,7 @@
 """The dbt project, as Dagster sees it."""
 
+import os
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -33,5 +35,12 @@ def ensure_manifest() -> Path:
     (fresh clone, a `git pull`, an edited model), so the asset graph always matches the project."""
     manifest = dbt_project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(Path(dbt_project.project_dir)):
-        dbt_project.preparer.prepare(dbt_project)
+        # dagster-dbt's preparer runs `dbt` from PATH; the venv's bin folder is not always on it
+        # (e.g. `.venv/bin/crm-pulse run` from cron): put the dbt beside this interpreter first.
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+        try:
+            dbt_project.preparer.prepare(dbt_project)
+        finally:
+            os.environ["PATH"] = path
     return manifest

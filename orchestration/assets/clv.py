@@ -9,7 +9,6 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import yaml
 from dagster import (
@@ -27,6 +26,7 @@ from dagster import (
 from orchestration.analytics.clv_outputs import CLVConfig, CLVOutputs, fit_and_predict
 from orchestration.project import dbt_project
 from orchestration.resources import PipelineSettings
+from orchestration.serving import connect
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
 PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])
@@ -49,7 +49,7 @@ def dbt_vars(overrides: dict) -> dict:
 
 def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:
     """Completed orders up to ``as_of`` from the dbt working database (connection closed on return)."""
-    con = duckdb.connect(str(work_db), read_only=True)
+    con = connect(work_db, read_only=True)
     try:
         return pl.from_arrow(con.sql(ORDERS_SQL, params=[as_of]).to_arrow_table())
     finally:

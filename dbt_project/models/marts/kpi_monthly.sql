@@ -76,10 +76,7 @@ base_stats as (
 survey_stats as (
     select
         cast({{ dbt.date_trunc('month', 'responded_date') }} as date) as month_start,
-        count(csat) as csat_responses,
-        sum(case when csat >= 4 then 1 else 0 end) as csat_satisfied,
-        count(nps) as nps_responses,
-        sum(case when nps >= 9 then 1 else 0 end) - sum(case when nps <= 6 then 1 else 0 end) as nps_net
+        {{ survey_counts() }}
     from {{ ref('stg_ticketing__satisfaction_responses') }}
     where responded_date <= {{ as_of_date() }}
     group by 1
@@ -103,7 +100,8 @@ joined as (
         survey_stats.csat_responses,
         survey_stats.csat_satisfied,
         survey_stats.nps_responses,
-        survey_stats.nps_net
+        survey_stats.nps_promoters,
+        survey_stats.nps_detractors
     from months
     left join order_stats on months.month_start = order_stats.month_start
     left join repeat_stats on months.month_start = repeat_stats.month_start
@@ -143,7 +141,7 @@ select
     cast(orders as bigint) as orders,
     {{ money_per_count('revenue', 'orders') }} as average_order_value,
     100 * {{ safe_divide('csat_satisfied', 'csat_responses') }} as csat_pct,
-    100 * {{ safe_divide('nps_net', 'nps_responses') }} as nps,
+    100 * {{ safe_divide('nps_promoters - nps_detractors', 'nps_responses') }} as nps,
     high_value_revenue,
     {{ safe_divide('high_value_revenue', 'revenue') }} as high_value_revenue_share,
     {{ publication_columns() }}

@@ -49,11 +49,7 @@ survey_stats as (
         cast({{ dbt.date_trunc(grain, 'responded_date') }} as date) as period_start,
         category,
         channel,
-        count(csat) as csat_responses,
-        sum(case when csat >= 4 then 1 else 0 end) as csat_satisfied,
-        count(nps) as nps_responses,
-        sum(case when nps >= 9 then 1 else 0 end) as nps_promoters,
-        sum(case when nps <= 6 then 1 else 0 end) as nps_detractors
+        {{ survey_counts() }}
     from surveys
     group by 1, 2, 3, 4
     {% if not loop.last %}union all{% endif %}
