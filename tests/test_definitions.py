@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import AssetKey
 
 from orchestration.definitions import defs
@@ -51,3 +53,32 @@ def test_old_dbt_target_folders_are_pruned(tmp_path):
     os.utime(other, (eight_days_ago, eight_days_ago))
     prune_old_targets(tmp_path, keep_days=7)
     assert not old.exists() and recent.exists() and other.exists()
+
+
+def test_great_expectations_imports_where_main_has_no_file():
+    """pyspark's Connect module, imported by GX, calls sys.exit(0) when __main__ has no __file__
+    (forkserver step workers, pytest-xdist workers, python -c): the mart checks then died silently."""
+    import subprocess
+    import sys
+
+    code = "from data_contracts.mart_contracts import _gx; gx = _gx(); print('imported', gx.__name__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=str(Path(__file__).resolve().parent.parent))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "imported great_expectations" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_pipeline_duckdb_connections_carry_the_memory_limit(monkeypatch):
+    from orchestration.serving import connect
+
+    def limit() -> str:
+        con = connect()
+        try:
+            return con.execute("select current_setting('memory_limit')").fetchone()[0]
+        finally:
+            con.close()
+
+    monkeypatch.delenv("CRM_PULSE_DUCKDB_MEMORY_LIMIT", raising=False)
+    assert limit() == "1.8 GiB"  # default 2GB = 2e9 bytes
+    monkeypatch.setenv("CRM_PULSE_DUCKDB_MEMORY_LIMIT", "500MB")
+    assert limit() == "476.8 MiB"
