@@ -183,3 +183,26 @@ def test_file_already_loaded_is_never_loaded_again_even_when_every_row_was_quara
     shutil.rmtree(landing / "erp" / "2026-01-02")  # a file gone from the landing folder changes nothing
     third = ingest_entity("orders", discover(landing, "erp", "orders"), raw, "load3", dt.datetime(2026, 1, 4, 1))
     assert third.loaded == [] and RawLayout(raw).read_load_log("orders").height == 2
+
+
+def test_step_processes_auto_follows_the_size_of_the_exports(tmp_path):
+    import os
+
+    import pytest
+
+    from orchestration.runner import AUTO_PARALLEL_BYTES, step_processes
+
+    (tmp_path / "crm" / "2025-01-01").mkdir(parents=True)
+    small = tmp_path / "crm" / "2025-01-01" / "customers.csv"
+    small.write_bytes(b"x" * 1000)
+    assert step_processes("", tmp_path) == 1
+    assert step_processes("auto", tmp_path) == 1
+    big = tmp_path / "crm" / "2025-01-01" / "activities.csv"
+    with big.open("wb") as fh:  # sparse: counts by size without writing 256 MB
+        fh.truncate(AUTO_PARALLEL_BYTES + 1)
+    assert step_processes("auto", tmp_path) == min(os.cpu_count() or 1, 4)
+    assert step_processes("3", tmp_path) == 3
+    assert step_processes("auto", tmp_path / "missing") == 1
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match="CRM_PULSE_MAX_PROCESSES must be 'auto' or a whole number"):
+            step_processes(bad, tmp_path)
