@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_contracts.contract import contracts
 from data_contracts.privacy import scrub
 
 SCHEMA = pl.Schema({
@@ -46,14 +47,13 @@ class CheckEvaluation:
 #: layer of a check by the first part of its asset key (dbt models are keyed by their folder).
 _LAYERS = {"raw": "ingest", "staging": "dbt_test", "intermediate": "dbt_test", "marts": "dbt_test",
            "seeds": "dbt_test", "exports": "freshness"}
-_EXPORT_SOURCES = {"crm", "erp", "ticketing"}
 
 
 def layer_of(asset: str, check_name: str) -> str:
     if check_name == "mart_contract":
         return "mart_contract"
     parts = asset.split("/")
-    if parts[0] == "raw" and len(parts) > 1 and parts[1] not in _EXPORT_SOURCES:
+    if parts[0] == "raw" and len(parts) > 1 and parts[1] not in {c.source for c in contracts().values()}:
         return "analytics"  # raw tables written by Python assets (e.g. raw/analytics/clv_model_params)
     return _LAYERS.get(parts[0], "other")
 

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from data_contracts.contract import Contract, contracts
 from data_contracts.landing import LandingFile
 from data_contracts.privacy import mask_value, scrub
-from data_contracts.readers import FileProblem, iter_batches
+from data_contracts.readers import FileProblem, iter_batches, unreadable
 
 QUARANTINE_SCHEMA = pl.Schema({
     "_load_id": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(), "row_number": pl.Int64(),
@@ -185,19 +185,14 @@ def _stat(f: LandingFile) -> os.stat_result:
     try:
         return f.path.stat()
     except OSError as err:
-        raise _unreadable(f, err) from None
+        raise unreadable(f.relative, err) from None
 
 
 def _sha256(f: LandingFile) -> str:
     try:
         return f.sha256()
     except OSError as err:
-        raise _unreadable(f, err) from None
-
-
-def _unreadable(f: LandingFile, err: OSError) -> FileProblem:
-    reason = err.strerror or str(err) or type(err).__name__
-    return FileProblem(f.relative, "unreadable", f"{f.relative}: cannot read the file ({reason})")
+        raise unreadable(f.relative, err) from None
 
 
 def _with_mtimes(log: pl.DataFrame, verified: dict[int, int]) -> tuple[pl.DataFrame, bool]:

@@ -110,7 +110,7 @@ def detect_encoding(path: str | Path, display_name: str | None = None) -> str:
                 window += fh.read(max(0, _DETECT_BYTES - len(window)))
             final = not fh.read(1)
     except OSError as err:
-        raise _unreadable(name, err) from None
+        raise unreadable(name, err) from None
     for encoding in candidates:
         try:
             codecs.getincrementaldecoder(encoding)("strict").decode(window, final=final)
@@ -134,7 +134,8 @@ def _mixed_encoding(name: str, encoding: str, where: str, detail: str = "") -> F
                                          f"of the file is {label} (a file mixing encodings? save it in one encoding)")
 
 
-def _unreadable(name: str, err: Exception) -> FileProblem:
+def unreadable(name: str, err: Exception) -> FileProblem:
+    """The file problem of an OSError while reading ``name``."""
     reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
     return FileProblem(name, "unreadable", f"{name}: cannot read the file ({reason})")
 
@@ -154,7 +155,7 @@ def iter_batches(path: str | Path, batch_rows: int = 200_000, display_name: str 
     try:
         size = path.stat().st_size
     except OSError as err:
-        raise _unreadable(name, err) from None
+        raise unreadable(name, err) from None
     if path.is_dir():
         raise FileProblem(name, "unreadable", f"{name}: cannot read the file (it is a directory)")
     if size == 0:
@@ -357,7 +358,7 @@ def _csv(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
     except UnicodeDecodeError:
         raise _mixed_encoding(name, encoding, f"row {len(head) + 1}") from None
     except OSError as err:
-        raise _unreadable(name, err) from None
+        raise unreadable(name, err) from None
     position = _header_position(head)
     if position is None:
         raise FileProblem(name, "empty", f"{name}: the file has no header row (it holds only blank lines)")
@@ -502,7 +503,7 @@ def _xlsx(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
             warnings.simplefilter("ignore")
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except OSError as err:
-        raise _unreadable(name, err) from None
+        raise unreadable(name, err) from None
     except Exception as err:  # BadZipFile, KeyError, InvalidFileException ...
         raise FileProblem(name, "unreadable",
                           f"{name}: cannot open it as an .xlsx workbook ({err or type(err).__name__})") from None
@@ -657,24 +658,22 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
         raise FileProblem(name, "empty", f"{name}: the file holds no records with fields, so it has no columns")
     header = list(keys)
     if fast:
-        chunks = _part_chunks(kept if kept is not None else parts(dict(keys), lambda: True), header, notes)
+        source = kept if kept is not None else parts(dict(keys), lambda: True)
     else:
-        chunks = _json_chunks(kept if kept is not None else records(), header, notes)
-    return [_cell(k) for k in header], chunks, unit
+        source = _record_parts(kept if kept is not None else records())
+    return [_cell(k) for k in header], _part_chunks(source, header, notes), unit
 
 
-def _json_chunks(records, header: list[str], notes: list[str]) -> Iterator[_Chunk]:
-    chunk_rows = _JSON_CHUNK_ROWS
-    values: list[list[str | None]] = []
-    numbers: list[int] = []
-    first_notes = list(notes)
-    for number, record in records:
-        values.append([_json_text(record.get(k)) for k in header] if record else [])
-        numbers.append(number)
-        if len(values) >= chunk_rows:
-            yield _rows_to_chunk(values, numbers, len(header), notes=first_notes)
-            values, numbers, first_notes = [], [], []
-    yield _rows_to_chunk(values, numbers, len(header), notes=first_notes)
+def _record_parts(records) -> Iterator[_Part]:
+    """Reference ``(row number, record)`` pairs as :class:`_Part` blocks of :data:`_JSON_CHUNK_ROWS` rows."""
+    block: list[tuple[int, dict | None]] = []
+    for item in records:
+        block.append(item)
+        if len(block) >= _JSON_CHUNK_ROWS:
+            yield _Part(block[0][0], len(block), records=block)
+            block = []
+    if block:
+        yield _Part(block[0][0], len(block), records=block)
 
 
 def _object_or_fail(name: str, value: Any, where: str) -> dict:
@@ -771,7 +770,7 @@ def _bad_byte_problem(path: Path, name: str, encoding: str) -> FileProblem:
                 return _mixed_encoding(name, encoding, f"line {where}", f" (byte offset {offset + err.start})")
             lines += _line_breaks(block)
     except OSError as err:
-        return _unreadable(name, err)
+        return unreadable(name, err)
     return _mixed_encoding(name, encoding, "a line")  # pragma: no cover - only if the file changed meanwhile
 
 
@@ -1008,7 +1007,7 @@ def _slow_array_part(texts: pl.Series, first: int, keys: dict[str, None]) -> _Pa
 
 
 def _part_frame(part: _Part, header: list[str]) -> pl.DataFrame:
-    """``c0 .. c{n-1}`` + ``_row_number``, as :func:`_json_chunks` builds them."""
+    """``c0 .. c{n-1}`` + ``_row_number`` of one part."""
     if part.records is not None:
         values = [[_json_text(record.get(k)) for k in header] if record else [] for _, record in part.records]
         return _rows_to_chunk(values, [n for n, _ in part.records], len(header)).frame
@@ -1020,8 +1019,8 @@ def _part_frame(part: _Part, header: list[str]) -> pl.DataFrame:
 
 
 def _part_chunks(parts, header: list[str], notes: list[str]) -> Iterator[_Chunk]:
-    """Re-cut into chunks of :data:`_JSON_CHUNK_ROWS` rows, like :func:`_json_chunks` (the chunk
-    boundaries decide which batch carries which skip note)."""
+    """Re-cut into chunks of :data:`_JSON_CHUNK_ROWS` rows (the chunk boundaries decide which batch
+    carries which skip note), whichever decoder produced the parts."""
     buffer: list[pl.DataFrame] = []
     buffered = 0
     first_notes = list(notes)

@@ -1,6 +1,7 @@
 """The dbt project, as Dagster sees it."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +16,12 @@ dbt_project = DbtProject(
     profiles_dir=PROJECT_ROOT / "dbt_project",
 )
 dbt_project.prepare_if_dev()
+
+def dbt_executable() -> str:
+    """The dbt installed beside this interpreter (the venv is not always on PATH)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
 
 _SOURCES = ("models", "macros", "seeds", "tests", "dbt_project.yml")
 
@@ -35,10 +42,10 @@ def ensure_manifest() -> Path:
     (fresh clone, a `git pull`, an edited model), so the asset graph always matches the project."""
     manifest = dbt_project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(Path(dbt_project.project_dir)):
-        # dagster-dbt's preparer runs `dbt` from PATH; the venv's bin folder is not always on it
-        # (e.g. `.venv/bin/crm-pulse run` from cron): put the dbt beside this interpreter first.
+        # dagster-dbt's preparer runs `dbt` from PATH, which need not hold the venv (e.g.
+        # `.venv/bin/crm-pulse run` from cron): put the folder of dbt_executable() first.
         path = os.environ.get("PATH", "")
-        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+        os.environ["PATH"] = os.pathsep.join([str(Path(dbt_executable()).parent), path])
         try:
             dbt_project.preparer.prepare(dbt_project)
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from functools import cached_property
 from importlib.metadata import version
@@ -13,7 +12,7 @@ from packaging.version import Version
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
 
-from orchestration.project import dbt_project
+from orchestration.project import dbt_executable, dbt_project
 from orchestration.settings import Settings
 
 
@@ -24,12 +23,6 @@ class PipelineSettings(ConfigurableResource):
         return Settings.from_env()
 
 
-def dbt_executable() -> str:
-    """The dbt installed beside this interpreter (the venv is not always on PATH)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
-
 class LocalDbtCliResource(DbtCliResource):
     """The dbt CLI of this environment. dagster-dbt learns the CLI's version by running
     ``dbt --version`` once per process, i.e. in every dbt step process (~5 s: it imports dbt and
@@ -37,7 +30,7 @@ class LocalDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> Version:
-        if self.dbt_executable == dbt_executable() and Path(self.dbt_executable).parent == Path(sys.executable).parent:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
             return Version(version("dbt-core"))
         return super()._cli_version
 

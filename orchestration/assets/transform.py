@@ -80,7 +80,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Pi
     apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
     run_vars = cfg.dbt_run_vars()
     run_env = cfg.dbt_run_environment(load_id_of(context), run_started_at(context))
-    os.environ.update(run_env)  # this step's process only; the dbt subprocess inherits it
+    os.environ.update(run_env)  # the dbt subprocess inherits it (the next run sets new values)
     context.log.info(f"dbt vars: {run_vars}; {run_env}")
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
     prune_old_targets(dbt_project.project_dir / "target")
