@@ -78,6 +78,16 @@ def parse_sql(column, v: str) -> str:
     raise ValueError(t)
 
 
+def pii_sql(column) -> str:
+    """A contact column as the raw layer holds it: ``<col>_masked`` and ``<col>_hash`` (here a plain
+    sha256, DuckDB having no HMAC; the pipeline's is keyed, data_contracts/privacy.py)."""
+    v = f"nullif(trim({ident(column.name)}), '')"
+    masked = (f"CASE WHEN {v} IS NULL THEN NULL WHEN {v} LIKE '%@%' THEN left({v}, 1) || '***' || "
+              f"substr({v}, strpos({v}, '@')) ELSE left({v}, 3) || '****' || right({v}, 4) END")
+    return (f"{masked} AS {ident(column.name + '_masked')}, "
+            f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256(lower({v})) END AS {ident(column.name + '_hash')}")
+
+
 def is_utf8(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
@@ -144,7 +154,8 @@ def load(con, landing: Path, raw: Path, tmp: Path) -> dict:
         started = time.perf_counter()
         union = " UNION ALL ".join(f"({file_relation(con, f, contract, tmp)})" for f in files)
         prepared = time.perf_counter()
-        typed = ", ".join(f"{parse_sql(c, ident(c.name))} AS {ident(c.name)}" for c in contract.columns)
+        typed = ", ".join(pii_sql(c) if c.pii else f"{parse_sql(c, ident(c.name))} AS {ident(c.name)}"
+                          for c in contract.columns)
         con.execute(f"COPY (SELECT {typed}, _source_file, _export_date, _row_number, 'baseline' AS _load_id, "
                     f"now()::TIMESTAMP AS _loaded_at FROM ({union})) TO {q(out)} (FORMAT parquet)")
         counts[entity] = con.execute(f"SELECT count(*) FROM read_parquet({q(out)})").fetchall()[0][0]

@@ -7,7 +7,9 @@ This module only turns that declarative data into objects, polars casts and a Pa
 
 from __future__ import annotations
 
+import csv
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import yaml
 from data_contracts import parsing
 
 SOURCES_DIR = Path(__file__).parent / "sources"
+VALUES_FILE = Path(__file__).parent / "values.yml"  # blank markers shared by every contract
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
 
 #: polars dtype of each contract type, as landed in the raw layer.
 DTYPES: dict[str, pl.DataType] = {
@@ -32,6 +36,34 @@ DTYPES: dict[str, pl.DataType] = {
 }
 
 
+@functools.cache
+def blank_markers() -> tuple[str, ...]:
+    """Spellings read as empty in every column before parsing (``values.yml``: ``blank_markers``)."""
+    return tuple(str(m) for m in yaml.safe_load(VALUES_FILE.read_text(encoding="utf-8"))["blank_markers"])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Allowed values of a column: one column of a dbt seed (``dbt_project/seeds/<seed>.csv``)."""
+
+    seed: str
+    column: str
+    case: str | None = None  # 'upper': compared upper-cased, as staging upper-cases the column
+
+    def __post_init__(self):
+        if self.case not in (None, "upper"):
+            raise ValueError(f"references {self.seed}.{self.column}: case must be 'upper' or absent, got {self.case!r}")
+
+    def normalise(self, expr: pl.Expr) -> pl.Expr:
+        return expr.str.to_uppercase() if self.case == "upper" else expr
+
+    @functools.cached_property
+    def values(self) -> list[str]:
+        with (SEEDS_DIR / f"{self.seed}.csv").open(encoding="utf-8", newline="") as fh:
+            raw = [row[self.column].strip() for row in csv.DictReader(fh) if row.get(self.column)]
+        return sorted({v.upper() if self.case == "upper" else v for v in raw})
+
+
 @dataclass(frozen=True)
 class Column:
     """One canonical column of a source entity."""
@@ -40,21 +72,31 @@ class Column:
     type: str
     required: bool = False
     aliases: tuple[str, ...] = ()
-    values: dict[str, str] = field(default_factory=dict)  # accepted spelling (lower) -> canonical
+    values: dict[str, str] = field(default_factory=dict)  # spelling (lower) -> canonical (enum; str: normalised)
     min: float | None = None
     max: float | None = None
     not_after_export: bool = False
-    pii: bool = False
+    pii: str | None = None  # 'phone' | 'email': landed only as <name>_masked / <name>_hash (privacy.py)
+    references: Reference | None = None  # a value outside the seed column is quarantined (unknown_<name>)
     description: str = ""
 
     @property
     def dtype(self) -> pl.DataType:
         return DTYPES[self.type]
 
-    def parse(self, expr: pl.Expr) -> pl.Expr:
-        """Expression turning the raw export string into this column's type (null if unparseable)."""
+    @staticmethod
+    def blank(expr: pl.Expr) -> pl.Expr:
+        """The cleaned raw string, null when empty or a blank marker (:func:`blank_markers`)."""
+        return parsing.blank_to_null(expr, blank_markers())
+
+    def parse(self, expr: pl.Expr, blanked: bool = False) -> pl.Expr:
+        """Expression turning the raw export string into this column's type (null if empty, a blank
+        marker or unparseable); ``blanked``: ``expr`` is already :meth:`blank`'s output."""
+        expr = expr if blanked else self.blank(expr)
         if self.type == "enum":
             return parsing.parse_enum(expr, self.values)
+        if self.type == "str" and self.values:  # spellings -> canonical value; other values kept as written
+            return pl.coalesce(parsing.parse_enum(expr, self.values), expr)
         parser = {
             "str": parsing.clean_text,
             "date": parsing.parse_date,
@@ -86,6 +128,7 @@ class Contract:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     rules: tuple[Rule, ...] = ()
+    fingerprint: str = ""  # of the contract file, values.yml and referenced seeds: see ingest.raw_version
 
     @property
     def column_names(self) -> list[str]:
@@ -97,6 +140,13 @@ class Contract:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    @property
+    def strict_columns(self) -> list[str]:
+        """Identifiers (key and ``*_id`` columns) and typed (non-``str``) columns: a control character
+        there could change what the value means, so it quarantines the row (``control_characters``).
+        In free text it is stripped (:func:`parsing.clean_text`)."""
+        return [c.name for c in self.columns if c.name in self.key or c.name.endswith("_id") or c.type != "str"]
 
     @functools.cached_property
     def header_lookup(self) -> dict[str, str]:
@@ -125,7 +175,11 @@ class Contract:
 
     def arrow_schema(self):
         """Schema of the raw-layer Parquet files (contract columns plus lineage)."""
-        return pl.Schema({**{c.name: c.dtype for c in self.columns}, **LINEAGE_COLUMNS})
+        columns = {}
+        for c in self.columns:  # a pii column is landed masked and keyed-hashed, never raw
+            columns.update({f"{c.name}_masked": pl.Utf8(), f"{c.name}_hash": pl.Utf8()} if c.pii
+                           else {c.name: c.dtype})
+        return pl.Schema({**columns, **LINEAGE_COLUMNS})
 
     @functools.cached_property
     def pandera_schema(self) -> pa.DataFrameSchema:
@@ -166,9 +220,14 @@ def _rule_check(rule: Rule) -> pa.Check:
     return pa.Check(check, name=rule.name, error=f"{rule.column} must not be before {rule.gte}")
 
 
+_CONTROL = frozenset(parsing.CONTROL_CHARACTERS)
+
+
 def normalise_header(text: str) -> str:
-    """Header comparison form: full-width folded, trimmed, lower case, spaces/underscores unified."""
-    folded = "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in str(text))
+    """Header comparison form: full-width folded, control characters dropped, trimmed, lower case,
+    spaces/underscores unified."""
+    folded = "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in str(text)
+                     if ch not in _CONTROL)
     return " ".join(folded.replace("\ufeff", "").replace("_", " ").strip().lower().split())
 
 
@@ -186,9 +245,28 @@ def _column(name: str, spec: dict) -> Column:
         min=spec.get("min"),
         max=spec.get("max"),
         not_after_export=bool(spec.get("not_after_export", False)),
-        pii=bool(spec.get("pii", False)),
+        pii=_pii_kind(name, spec.get("pii")),
+        references=Reference(**spec["references"]) if spec.get("references") else None,
         description=spec.get("description", ""),
     )
+
+
+def _pii_kind(name: str, value) -> str | None:
+    if value in (None, False):
+        return None
+    if value not in ("phone", "email"):
+        raise ValueError(f"column {name}: pii must be 'phone' or 'email', got {value!r}")
+    return value
+
+
+def _fingerprint(path: Path, columns: tuple[Column, ...]) -> str:
+    """What decides which rows of an export land and how: the contract file, the shared value
+    conventions and the seeds its columns reference (a change re-ingests the entity's exports)."""
+    digest = hashlib.sha256()
+    seeds = sorted({SEEDS_DIR / f"{c.references.seed}.csv" for c in columns if c.references})
+    for part in (path, VALUES_FILE, *seeds):
+        digest.update(part.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def load_contract(path: Path) -> Contract:
@@ -197,13 +275,15 @@ def load_contract(path: Path) -> Contract:
     unknown_types = {c["type"] for c in spec["columns"].values()} - set(DTYPES)
     if unknown_types:
         raise ValueError(f"{path}: unknown column types {sorted(unknown_types)}")
+    columns = tuple(_column(name, col) for name, col in spec["columns"].items())
     return Contract(
         entity=spec["entity"],
         source=spec["source"],
         description=spec.get("description", ""),
         key=tuple(spec["key"]),
-        columns=tuple(_column(name, col) for name, col in spec["columns"].items()),
+        columns=columns,
         rules=tuple(Rule(**rule) for rule in spec.get("rules", ())),
+        fingerprint=_fingerprint(path, columns),
     )
 
 

@@ -16,12 +16,15 @@ record's mtime_ns is then set to the file's, so the next run needs no hash), a d
 loaded and supersedes the earlier load. Either way the skip also needs the earlier load to be in
 place (its Parquet file exists, or every row was quarantined). A file rewritten with other content
 but the same size and mtime (``cp -p``, ``rsync --times``) is therefore not noticed: touch it or
-run with ``full_refresh``.
+run with ``full_refresh``. A record written under another raw layout (``raw_version``: the
+contract's raw columns, the privacy rules and the hash key's id, see :func:`raw_version`) is never
+a reason to skip: a changed contract, masking rule or rotated key re-ingests the files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -32,8 +35,10 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow.parquet as pq
 
-from data_contracts.contract import Contract, contracts
+from data_contracts.contract import Column, Contract, contracts
 from data_contracts.landing import LandingFile
+from data_contracts.parsing import CONTROL_CHARACTERS, CONTROL_PATTERN
+from data_contracts import privacy
 from data_contracts.privacy import mask_value, scrub
 from data_contracts.readers import FileProblem, iter_batches, unreadable
 
@@ -47,6 +52,7 @@ LOAD_LOG_SCHEMA = pl.Schema({
     "rows_read": pl.Int64(),
     "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(), "unknown_columns": pl.Utf8(),
     "notes": pl.Utf8(), "supersedes_load_id": pl.Utf8(), "loaded_at": pl.Datetime("us"),
+    "raw_version": pl.Utf8(),
 })
 
 
@@ -69,6 +75,7 @@ class FileLoad:
     notes: list[str] = field(default_factory=list)
     supersedes_load_id: str | None = None
     loaded_at: dt.datetime | None = None
+    raw_version: str | None = None  # raw_version() the file was landed under
 
     def record(self) -> dict:
         row = asdict(self)
@@ -137,9 +144,14 @@ def ingest_entity(
     loaded_at: dt.datetime,
     batch_rows: int = 200_000,
     full_refresh: bool = False,
+    hash_key: bytes | None = None,
 ) -> IngestResult:
-    """Land all new or changed export files of ``entity``; all or nothing."""
+    """Land all new or changed export files of ``entity``; all or nothing. ``hash_key``: key of the
+    pii columns' hashes (None = :func:`privacy.hash_key`, read only when the entity has pii columns)."""
     contract = contracts()[entity]
+    if hash_key is None and any(c.pii for c in contract.columns):
+        hash_key = privacy.hash_key()
+    version = raw_version(contract, hash_key)
     layout = RawLayout(raw_dir)
     if full_refresh:
         shutil.rmtree(layout.entity_dir(contract), ignore_errors=True)
@@ -159,8 +171,8 @@ def ingest_entity(
         for f in files:
             stat = _stat(f)
             previous = latest.get(f.relative)
-            in_place = previous is not None and (layout.data_file(contract, f).exists()
-                                                 or previous["rows_loaded"] == 0)  # all quarantined
+            in_place = previous is not None and previous["raw_version"] == version and (
+                layout.data_file(contract, f).exists() or previous["rows_loaded"] == 0)  # all quarantined
             if in_place and (previous["size_bytes"], previous["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
                 skipped.append(f.relative)  # unchanged size and mtime: not read at all
                 continue
@@ -170,15 +182,25 @@ def ingest_entity(
                 verified[previous["_row"]] = stat.st_mtime_ns
                 continue
             load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha, stat.st_size,
-                            mtime_ns=stat.st_mtime_ns, loaded_at=loaded_at,
+                            mtime_ns=stat.st_mtime_ns, loaded_at=loaded_at, raw_version=version,
                             supersedes_load_id=previous["load_id"] if previous else None)
-            _load_file(contract, f, load, staging, batch_rows)
+            _load_file(contract, f, load, staging, batch_rows, hash_key)
             loads.append(load)
         log, log_changed = _with_mtimes(log, verified)
         _commit(contract, layout, staging, files, loads, log, log_changed)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return IngestResult(entity, loads, skipped)
+
+
+def raw_version(contract: Contract, key: bytes | None) -> str:
+    """Fingerprint of how a file of ``contract`` is landed: raw columns and types, privacy rules, the
+    contract's rules (:attr:`Contract.fingerprint`) and, with pii columns, the hash key's public id.
+    A load under another version is re-ingested."""
+    layout = json.dumps([[n, str(t)] for n, t in contract.arrow_schema().items()]
+                        + [privacy.RULES_VERSION, contract.fingerprint])  # fingerprint: contract, blank markers, seeds
+    version = hashlib.sha256(layout.encode("utf-8")).hexdigest()[:12]
+    return f"{version}-key-{privacy.key_id(key)}" if key is not None and any(c.pii for c in contract.columns) else version
 
 
 def _stat(f: LandingFile) -> os.stat_result:
@@ -209,7 +231,8 @@ def _commit(contract, layout, staging, files, loads, log, log_changed=False) -> 
     with refreshed mtime_ns values) plus one per load, after every file succeeded."""
     by_relative = {f.relative: f for f in files}
     layout.entity_dir(contract).mkdir(parents=True, exist_ok=True)
-    if not layout.schema_file(contract).exists():
+    schema_file = layout.schema_file(contract)
+    if not schema_file.exists() or pq.read_schema(schema_file).names != contract.arrow_schema().names():
         pq.write_table(contract.arrow_schema().to_frame().to_arrow(), layout.schema_file(contract))
     for load in loads:
         f = by_relative[load.source_file]
@@ -229,7 +252,8 @@ def _commit(contract, layout, staging, files, loads, log, log_changed=False) -> 
         tmp.replace(path)
 
 
-def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path, batch_rows: int) -> None:
+def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path, batch_rows: int,
+               hash_key: bytes | None = None) -> None:
     data_writer = quarantine_writer = None
     seen_keys = pl.DataFrame(schema={k: pl.Utf8() for k in contract.key})
     (staging / "data").mkdir(exist_ok=True)
@@ -246,12 +270,14 @@ def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path
                 if header not in load.unknown_columns:
                     load.unknown_columns.append(header)
             good, failures = _validate_batch(contract, f, batch.frame, mapping, seen_keys)
+            if batch.rejected.height:  # rows the reader could not read (a bad NDJSON line): quarantined
+                failures = pl.concat([failures, batch.rejected], how="vertical_relaxed")
             seen_keys = pl.concat([seen_keys, good.select(contract.key).cast(pl.Utf8)])
-            load.rows_read += batch.frame.height
+            load.rows_read += batch.frame.height + batch.rejected.height
             load.rows_loaded += good.height
             load.rows_quarantined += failures["row_number"].n_unique()
             if good.height:
-                table = _with_lineage(good, contract, f, load).to_arrow()
+                table = _with_lineage(privacy.protect(good, contract, hash_key), contract, f, load).to_arrow()
                 data_writer = data_writer or pq.ParquetWriter(staging / "data" / name, table.schema)
                 data_writer.write_table(table)
             if failures.height:
@@ -288,8 +314,9 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
     """Split one batch into typed good rows and failure records (row, column, rule, original value)."""
     raw = frame.select([pl.col(h).alias(c) for h, c in mapping.items()] + [pl.col("_row_number")])
     raw = raw.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in contract.column_names if c not in raw.columns])
-    parsed = raw.select([c.parse(pl.col(c.name)).cast(c.dtype).alias(c.name) for c in contract.columns]
-                        + [pl.col("_row_number")])
+    blanked = raw.select([Column.blank(pl.col(c.name)).alias(c.name) for c in contract.columns])  # values.yml
+    parsed = blanked.select([c.parse(pl.col(c.name), blanked=True).cast(c.dtype).alias(c.name)
+                             for c in contract.columns]).with_columns(raw["_row_number"])
     export_end = dt.datetime.combine(f.export_date + dt.timedelta(days=1), dt.time())
 
     failures: list[pl.DataFrame] = []
@@ -301,9 +328,12 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
                 "original_value": raw[column].filter(mask),
             }, schema_overrides={"column": pl.Utf8, "rule": pl.Utf8}))
 
-    cleaned_present = raw.select([c.name for c in contract.columns]).select(pl.all().str.strip_chars().replace("", None).is_not_null())
+    cleaned_present = blanked.select(pl.all().is_not_null())
+    strict = contract.strict_columns
     for col in contract.columns:
         present = cleaned_present[col.name]
+        if col.name in strict:  # in free text control characters are stripped (parsing.clean_text)
+            add(col.name, "control_characters", raw[col.name].str.contains(CONTROL_PATTERN).fill_null(False))
         if col.type != "str":
             add(col.name, "allowed_values" if col.type == "enum" else f"parse_{col.type}",
                 present & parsed[col.name].is_null())
@@ -313,6 +343,9 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
             limit = f.export_date + dt.timedelta(days=1) if col.type == "date" else export_end
             after = parsed[col.name] >= limit
             add(col.name, "not_after_export_date", after.fill_null(False))
+        if col.references is not None:
+            known = parsed.select(col.references.normalise(pl.col(col.name)).is_in(col.references.values)).to_series()
+            add(col.name, f"unknown_{col.name}", parsed[col.name].is_not_null() & ~known)
 
     bad_rows = set()
     for fr in failures:
@@ -341,6 +374,8 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
                      else pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
                                                "original_value": pl.Utf8}))
     pii = {c.name for c in contract.columns if c.pii}
+    failure_frame = failure_frame.with_columns(pl.col("original_value").cast(pl.Utf8).str.replace_many(
+        CONTROL_CHARACTERS, [f"\\x{ord(c):02x}" for c in CONTROL_CHARACTERS]))  # shown, never raw
     if failure_frame.height:  # personal data never reaches the (published) quarantine: mask pii columns,
         failure_frame = failure_frame.with_columns(  # and anything looking like a phone/e-mail elsewhere
             pl.when(pl.col("column").is_in(list(pii)))

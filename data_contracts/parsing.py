@@ -16,9 +16,15 @@ from decimal import Decimal
 
 import polars as pl
 
-#: full-width ASCII (U+FF01..U+FF5E) -> half-width; odd spaces -> space; invisible characters removed.
+#: control characters: C0 but tab, line feed and carriage return; DEL; C1 (NUL bytes included).
+CONTROL_CHARACTERS = [chr(cp) for cp in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))]
+CONTROL_PATTERN = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # the same set, as a regex
+#: full-width ASCII (U+FF01..U+FF5E) -> half-width; odd spaces -> space; U+2212 minus -> "-";
+#: invisible and control characters removed.
 _FOLD: dict[str, str] = {chr(cp): chr(cp - 0xFEE0) for cp in range(0xFF01, 0xFF5F)}
-_FOLD.update({"\u3000": " ", "\u00a0": " ", "\ufeff": "", "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": ""})
+_FOLD.update({"\u3000": " ", "\u00a0": " ", "\u2212": "-", "\ufeff": "", "\u200b": "", "\u200c": "", "\u200d": "",
+              "\u2060": ""})
+_FOLD.update(dict.fromkeys(CONTROL_CHARACTERS, ""))
 
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _EXCEL_MIN, _EXCEL_MAX = 20_000, 80_000  # 1954-10-03 .. 2119-01-10
@@ -33,18 +39,20 @@ _DATE_SEPARATORS = {"日 ": " ", "号 ": " ", "  ": " ", "年": "-", "月": "-",
 _OFFSET = r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?) ?(Z|[+-]\d{2}:?\d{2})$"
 
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)"  # 1,234.5 | 1234. | .5
-_CUR = r"(?:[¥￥$]|RMB|CNY)"
-_TAIL = r"\s*(?:万|亿)?\s*(?:元|RMB|CNY)?"
+_CUR = r"(?:[¥￥$]|RMB|CNY|人民币)"
+_TAIL = r"\s*(?:万|亿)?\s*(?:元整?|RMB|CNY)?"
 _MONEY = (rf"(?i)^(?:[-+]?\s*(?:{_CUR}\s*)?{_NUM}{_TAIL}"  # -¥1,234.50元
+          rf"|(?:{_CUR}\s*)?{_NUM}{_TAIL}\s*-"  # 1,234.50- (trailing minus, ERP style)
           rf"|{_CUR}\s*[-+]\s*{_NUM}{_TAIL}"  # ¥-1,234.50
           rf"|\(\s*(?:{_CUR}\s*)?{_NUM}{_TAIL}\s*\)"  # (¥1,234.50)
           rf"|{_CUR}\s*\(\s*{_NUM}{_TAIL}\s*\))$")  # ¥(1,234.50)
 #: everything but digits and the decimal point that a valid amount may contain.
-_MONEY_TOKENS = ["¥", "￥", "$", "RMB", "CNY", "元", "万", "亿", ",", "(", ")", "-", "+", " ", "\t", "\n", "\r"]
+_MONEY_TOKENS = ["¥", "￥", "$", "RMB", "CNY", "人民币", "元", "整", "万", "亿", ",", "(", ")", "-", "+", " ", "\t", "\n", "\r"]
 _PLAIN_MONEY = r"^-?\d{1,16}(?:\.\d{1,2})?$"
 _SIMPLE_MONEY = r"(?i)^(?:[¥￥$]|RMB|CNY)?\s*-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?\s*(?:元|RMB|CNY)?$"
 _SIMPLE_TOKENS = ["¥", "￥", "$", "RMB", "CNY", "元", ",", " ", "\t"]
 _INT = r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?$"
+_SCI = r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d{1,2}$"  # 1.2E+04: Excel in a narrow column
 _FLOAT = r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?(?:[eE][-+]?\d+)?$"
 
 _TRUE = ("true", "yes", "y", "1", "t", "是", "真", "√", "✓")
@@ -58,8 +66,18 @@ def fold_text(value: str) -> str:
 
 def clean_text(e: pl.Expr) -> pl.Expr:
     """Fold full-width ASCII to half-width, ideographic/no-break spaces to spaces, drop zero-width
-    characters, trim whitespace; empty -> null."""
+    and control characters (NUL, C0 but tab/newline, DEL, C1), trim whitespace; empty -> null."""
     return e.cast(pl.Utf8).str.replace_many(_FOLD).str.strip_chars().replace("", None)
+
+
+def blank_to_null(e: pl.Expr, markers) -> pl.Expr:
+    """:func:`clean_text`, then a value spelled as one of ``markers`` (``N/A``, ``-``, ``无`` ...;
+    full-width folded; as listed, or in lower, upper or capitalised case) -> null. (Case variants
+    are listed rather than lower-casing every value: half the cost on large columns.)"""
+    folded = [fold_text(str(m)) for m in markers]
+    lookup = sorted({v for m in folded for v in (m, m.lower(), m.upper(), m.capitalize())})
+    text = clean_text(e)
+    return pl.when(text.is_in(lookup)).then(None).otherwise(text)
 
 
 def _clean_series(series: pl.Series) -> pl.Series:
@@ -160,7 +178,8 @@ def _general_datetime(s: pl.Series, time_zone: str | None, special: bool) -> pl.
         {"colons": text.str.count_matches(":", literal=True), "spaced": text.str.contains(" ", literal=True)},
         {"text": text + pl.when(~spaced).then(pl.lit(" 00:00:00")).when(colons == 0).then(pl.lit(":00:00"))
                             .when(colons == 1).then(pl.lit(":00")).otherwise(pl.lit(""))},
-        {"parsed": text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)},
+        {"parsed": pl.when(text.str.contains(r"^\d{4}-"))  # a four-digit year first: 24-03-05 is ambiguous
+                     .then(text.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False))},
     ]
     if special:
         steps.append({"parsed": pl.when(pl.col("pm") & (parsed.dt.hour() < 12)).then(parsed + pl.duration(hours=12))
@@ -267,8 +286,15 @@ def _general_money(s: pl.Series) -> pl.Series:
     )
 
 
+def _expand_exponents(s: pl.Series) -> pl.Series:
+    """``s`` with E-notation values (``1.2E+04``, exponent up to 2 digits) rewritten exactly as plain
+    decimals (``12000``). Python's Decimal, on that rare subset only."""
+    return _patch(s, s, s.str.contains(_SCI),
+                  lambda sub: sub.map_elements(lambda v: format(Decimal(v), "f"), return_dtype=pl.Utf8))
+
+
 def _money_series(series: pl.Series) -> pl.Series:
-    s = _clean_series(series)
+    s = _expand_exponents(_clean_series(series))
     plain = s.str.contains(_PLAIN_MONEY).fill_null(False)  # exact as a direct decimal cast
     out = pl.repeat(None, len(s), dtype=pl.Decimal(18, 2), eager=True)
     out = _patch(out, s, plain, lambda sub: sub.cast(pl.Decimal(18, 2), strict=False))
@@ -282,10 +308,12 @@ def _money_series(series: pl.Series) -> pl.Series:
 def parse_money(e: pl.Expr) -> pl.Expr:
     """Parse an amount to ``Decimal(18, 2)``, exactly (string digits -> integer cents, no floats).
 
-    Accepts currency marks ¥ ￥ $ RMB CNY 元 (before or after), thousands separators ``1,234.50``,
-    units 万 (x10^4) and 亿 (x10^8), a leading sign and parenthesised negatives ``(123.00)``.
+    Accepts currency marks ¥ ￥ $ RMB CNY 人民币 before, 元 元整 RMB CNY after, thousands separators
+    ``1,234.50``, units 万 (x10^4) and 亿 (x10^8), a leading sign, a trailing minus ``1,234.50-``,
+    parenthesised negatives ``(123.00)`` and E-notation ``1.2E+04`` (exactly 12000.00).
     Rounds half away from zero to the cent (0.125 -> 0.13, -0.125 -> -0.13). Amounts needing more
-    than 16 integer digits are rejected (null), as are ``abc``, ``1.2.3``, ``12元5``.
+    than 16 integer digits are rejected (null), as are ``abc``, ``1.2.3``, ``12元5``, and the
+    European ``1.234,50`` / ``1 234,50`` (a comma is always a thousands separator here).
     """
     return _vectorised(_money_series, pl.Decimal(18, 2))(e)
 
@@ -293,13 +321,13 @@ def parse_money(e: pl.Expr) -> pl.Expr:
 def _int_series(series: pl.Series) -> pl.Series:
     s = pl.col("s")
     digits = s.str.replace_all(",", "").str.replace(r"\.0*$", "")
-    return _steps(_clean_series(series),
+    return _steps(_expand_exponents(_clean_series(series)),
                   {"out": pl.when(s.str.contains(_INT)).then(digits.cast(pl.Int64, strict=False)).cast(pl.Int64)},
                   out="out")
 
 
 def parse_int(e: pl.Expr) -> pl.Expr:
-    """Parse to ``Int64``; accepts ``1,234`` and ``12.0``; rejects fractions (``12.5``)."""
+    """Parse to ``Int64``; accepts ``1,234``, ``12.0`` and ``1.2E+04``; rejects fractions (``12.5``)."""
     return _vectorised(_int_series, pl.Int64)(e)
 
 

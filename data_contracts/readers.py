@@ -6,15 +6,18 @@ row. XLSX: the sheet row. CSV: the record number as Excel shows it (header = 1, 
 it equals the line number unless an earlier quoted value spans lines. NDJSON: the line number. JSON
 array: the 1-based record index. Rows that are not data are skipped and reported in
 ``Batch.notes``: fully blank rows, repeated header rows, totals rows (合计/总计/Total ...) and title
-rows above the header. Short CSV rows are padded with nulls (noted). A problem with the file as a
-whole raises :class:`FileProblem`.
+rows above the header. Short CSV rows are padded with nulls (noted). An NDJSON line that is not a
+JSON object (e.g. truncated) is not a data row: it is reported in ``Batch.rejected`` (rule
+``parse_json_line``, its line number) for the quarantine. A problem with the file as a whole
+raises :class:`FileProblem` (also JSON nested too deeply, and an XLSX over :func:`xlsx_limits`).
 
 Memory stays bounded by the batch size: CSV is parsed by pyarrow's streaming reader, XLSX by
-openpyxl's read-only mode, JSON incrementally with the standard library. NDJSON and JSON arrays
+openpyxl's read-only row parser taking only the cells present (a declared or implied sheet extent
+costs nothing), JSON incrementally with the standard library. NDJSON and JSON arrays
 written one record per line are read in blocks by polars' native JSON reader whenever the block is
 plain (flat objects, strict JSON, see ``_fast_part``); any other block, and any other layout, goes
 through the standard-library reader, which stays the reference: both give identical Batches and
-the same FileProblem for a bad line. The encoding is detected from a bounded window (see
+the same rejected rows for a bad line. The encoding is detected from a bounded window (see
 :func:`detect_encoding`); a later byte that does not fit raises ``FileProblem('encoding')``.
 """
 
@@ -26,7 +29,10 @@ import csv
 import datetime as dt
 import functools
 import io
+import itertools
 import json
+import os
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,7 +59,8 @@ class FileProblem(Exception):
     """A file that cannot be read as a whole; ``str(err)`` is one sentence naming the file.
 
     ``problem`` codes: ``unreadable``, ``unsupported``, ``encoding``, ``empty``, ``bad_csv``,
-    ``bad_row``, ``bad_json`` (callers add their own, e.g. ``missing_column``).
+    ``bad_row``, ``bad_json``, ``too_large``, ``config`` (callers add their own, e.g.
+    ``missing_column``; data_contracts/landing.py ``outside_landing``, ``bad_date_folder``).
     """
 
     def __init__(self, path: str | Path, problem: str, message: str | None = None):
@@ -71,11 +78,27 @@ class Batch:
     trimmed and BOM-free; a blank header becomes ``column_<position>`` and a repeated one gets a
     ``_2``, ``_3`` ... suffix (both noted). ``frame``: all columns ``pl.Utf8`` plus ``_row_number``
     (``pl.Int64``). ``notes``: what was skipped or repaired since the previous batch.
+    ``rejected``: rows since the previous batch that could not be read (:data:`REJECTED_SCHEMA`).
     """
 
     header: list[str]
     frame: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    rejected: pl.DataFrame = field(default_factory=lambda: REJECTED_SCHEMA.to_frame())
+
+
+#: ``Batch.rejected``: rows that could not be read at all (an NDJSON line that is not a JSON object),
+#: one per row, in ingest's failure-record layout: they go to the quarantine and count as rows read.
+REJECTED_SCHEMA = pl.Schema({"row_number": pl.Int64(), "column": pl.Utf8(), "rule": pl.Utf8(),
+                             "original_value": pl.Utf8()})
+BAD_LINE_RULE = "parse_json_line"
+
+
+def _rejected_frame(rows: list[tuple[int, str]]) -> pl.DataFrame:
+    """``(line number, reason)`` pairs as ``Batch.rejected`` rows (the reason is the value shown)."""
+    return pl.DataFrame({"row_number": [n for n, _ in rows], "column": [None] * len(rows),
+                         "rule": [BAD_LINE_RULE] * len(rows), "original_value": [r for _, r in rows]},
+                        schema=REJECTED_SCHEMA)
 
 
 # --- encodings ------------------------------------------------------------------------------------
@@ -165,10 +188,13 @@ def iter_batches(path: str | Path, batch_rows: int = 200_000, display_name: str 
         header, chunks, unit = _csv(path, name)
     elif suffix in (".xlsx", ".xlsm"):
         header, chunks, unit = _xlsx(path, name)
-    elif suffix in (".ndjson", ".jsonl"):
-        header, chunks, unit = _json(path, name, batch_rows, lines=True)
-    elif suffix == ".json":
-        header, chunks, unit = _json(path, name, batch_rows, lines=None)
+    elif suffix in (".ndjson", ".jsonl", ".json"):
+        try:
+            header, chunks, unit = _json(path, name, batch_rows, lines=True if suffix != ".json" else None)
+            yield from _assemble(header, chunks, batch_rows, unit)
+        except RecursionError:  # the standard-library decoder's depth limit: never a traceback
+            raise _too_deep(name) from None
+        return
     else:
         hint = " (save it as .xlsx)" if suffix == ".xls" else ""
         raise FileProblem(name, "unsupported", f"{name}: unsupported file type '{suffix}'{hint}; "
@@ -185,6 +211,7 @@ class _Chunk:
     frame: pl.DataFrame
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason): see Batch.rejected
 
 
 def _cell(value: Any) -> str:
@@ -211,6 +238,11 @@ def _unique_header(cells: list[str]) -> tuple[list[str], list[str]]:
         else:
             candidate = cell
         names.append(candidate)
+    blank = [n for n in notes if n.startswith("blank header")]
+    if len(blank) > _LISTED:  # e.g. an XLSX header with one stray cell far to the right
+        first = [int(n.split()[4]) for n in blank[:_LISTED]]
+        notes = [f"blank headers in {len(blank)} columns ({', '.join(map(str, first))} ...) named "
+                 "'column_<position>'"] + [n for n in notes if not n.startswith("blank header")]
     return names, notes
 
 
@@ -261,15 +293,21 @@ def _format_notes(skipped: list[tuple[str, int, str]], unit: str) -> list[str]:
             "total": "totals " + unit, "short": "short " + unit}
     notes = []
     for kind in ("title", "blank", "header", "total", "short"):
-        items = [(row, label) for k, row, label in skipped if k == kind]
+        items = sorted((row, label) for k, row, label in skipped if k == kind)
         if not items:
             continue
-        rows = [row for row, _ in items]
+        if kind == "blank":  # label "+<k>": a run of rows row .. row + k (XLSX rows missing from the file)
+            runs = [(row, int(label[1:]) if label.startswith("+") else 0) for row, label in items]
+            count = sum(k + 1 for _, k in runs)
+            rows = [r for row, k in runs for r in range(row, row + min(k, _LISTED) + 1)][:_LISTED]
+        else:
+            rows = [row for row, _ in items]
+            count = len(rows)
         listed = ", ".join(str(r) for r in rows[:_LISTED])
-        if len(rows) > _LISTED:
-            listed += f" ... ({len(rows)} in all)"
-        at = f"{unit} {listed}" if len(rows) == 1 else f"{unit}s {listed}"
-        noun = what[kind] if len(rows) == 1 else f"{len(rows)} {what[kind]}s"
+        if count > _LISTED:
+            listed += f" ... ({count} in all)"
+        at = f"{unit} {listed}" if count == 1 else f"{unit}s {listed}"
+        noun = what[kind] if count == 1 else f"{count} {what[kind]}s"
         if kind == "total":
             labels = ", ".join(dict.fromkeys(label for _, label in items))
             notes.append(f"skipped {noun} ({labels}) at {at}")
@@ -293,12 +331,19 @@ def _assemble(header_cells: list[str], chunks: Iterator[_Chunk], batch_rows: int
     schema = {**{name: pl.Utf8 for name in names}, ROW_NUMBER: pl.Int64}
     notes: list[str] = list(header_notes)
     skipped: list[tuple[str, int, str]] = []
+    rejected: list[tuple[int, str]] = []
     buffer: list[pl.DataFrame] = []
     buffered = 0
+
+    def batch(frame: pl.DataFrame) -> Batch:
+        return Batch(list(names), frame, notes + _format_notes(skipped, unit) + _rejected_notes(rejected, unit),
+                     _rejected_frame(rejected))
+
     for chunk in chunks:
         chunk = _skip_rows(chunk, header_cells, unit)
         skipped += chunk.skipped
         notes += chunk.notes
+        rejected += chunk.rejected
         if chunk.frame.height == 0:
             continue
         buffer.append(chunk.frame.rename(rename).select(list(schema)))
@@ -306,10 +351,18 @@ def _assemble(header_cells: list[str], chunks: Iterator[_Chunk], batch_rows: int
         while buffered > batch_rows:
             frame = pl.concat(buffer, rechunk=False)
             buffer, buffered = [frame.slice(batch_rows)], buffered - batch_rows
-            yield Batch(list(names), frame.slice(0, batch_rows).rechunk(), notes + _format_notes(skipped, unit))
-            notes, skipped = [], []
-    frame = pl.concat(buffer).rechunk() if buffer else pl.DataFrame(schema=schema)
-    yield Batch(list(names), frame, notes + _format_notes(skipped, unit))
+            yield batch(frame.slice(0, batch_rows).rechunk())
+            notes, skipped, rejected = [], [], []
+    yield batch(pl.concat(buffer).rechunk() if buffer else pl.DataFrame(schema=schema))
+
+
+def _rejected_notes(rejected: list[tuple[int, str]], unit: str) -> list[str]:
+    if not rejected:
+        return []
+    listed = ", ".join(str(n) for n, _ in rejected[:_LISTED]) + (f" ... ({len(rejected)} in all)"
+                                                                  if len(rejected) > _LISTED else "")
+    noun = f"{unit} {listed} is" if len(rejected) == 1 else f"{len(rejected)} {unit}s ({listed}) are"
+    return [f"{noun} not a valid JSON object: quarantined (rule {BAD_LINE_RULE})"]
 
 
 def _frame(columns: list[list[str | None]], numbers: list[int]) -> pl.DataFrame:
@@ -495,9 +548,68 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
+#: XLSX limits (README "Data contracts"): a first sheet needing more cells (data rows x header
+#: columns) or whose XML is larger uncompressed is a file problem (``too_large``). Environment
+#: overrides: CRM_PULSE_XLSX_MAX_CELLS, CRM_PULSE_XLSX_MAX_SHEET_BYTES.
+XLSX_MAX_CELLS = 50_000_000
+XLSX_MAX_SHEET_BYTES = 4 << 30
+
+
+def xlsx_limits(environ=None) -> tuple[int, int]:
+    """(max cells, max uncompressed sheet bytes), from the environment or the defaults; a bad
+    value raises ``ValueError`` naming the variable (the settings check can call this)."""
+    env = os.environ if environ is None else environ
+
+    def value(var: str, default: int) -> int:
+        text = env.get(var, "").strip()
+        if not text:
+            return default
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{var} must be a positive whole number, got {text!r}")
+        return int(text)
+
+    return (value("CRM_PULSE_XLSX_MAX_CELLS", XLSX_MAX_CELLS),
+            value("CRM_PULSE_XLSX_MAX_SHEET_BYTES", XLSX_MAX_SHEET_BYTES))
+
+
+def _sheet_rows(sheet) -> Iterator[tuple[int, list[tuple[int, Any]]]]:
+    """``(row number, [(column, value), ...])`` of the cells present in a read-only sheet, in order.
+
+    Unlike ``iter_rows`` nothing is padded: a row whose only cell sits in column XFD is one cell,
+    not 16,384, and a missing row costs nothing, whatever dimension the sheet declares. (openpyxl's
+    own read-only row parser, as ``ReadOnlyWorksheet._cells_by_row`` uses it.)
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = sheet.parent
+    last = 0
+    with sheet._get_source() as src:
+        parser = WorkSheetParser(src, sheet._shared_strings, data_only=book.data_only, epoch=book.epoch,
+                                 date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+        for number, cells in parser.parse():
+            if number <= last:  # a row out of order or repeated: iter_rows drops it too
+                continue
+            last = number
+            yield number, [(c["column"], c["value"]) for c in cells if c["value"] is not None]
+
+
+def _dense(cells: list[tuple[int, Any]], width: int | None = None) -> list[str | None]:
+    """Cell texts by position (up to ``width`` columns, else up to the last present cell)."""
+    width = width if width is not None else max((c for c, _ in cells), default=0)
+    row: list[str | None] = [None] * width
+    for column, value in cells:
+        if column <= width:
+            row[column - 1] = _cell_text(value)
+    return row
+
+
 def _xlsx(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
     import openpyxl  # imported lazily: only XLSX needs it
 
+    try:
+        max_cells, max_bytes = xlsx_limits()
+    except ValueError as err:
+        raise FileProblem(name, "config", f"{name}: not read: {err}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -509,13 +621,28 @@ def _xlsx(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
                           f"{name}: cannot open it as an .xlsx workbook ({err or type(err).__name__})") from None
     try:
         sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # do not trust the stored used range
-        rows = sheet.iter_rows(min_row=1, values_only=True)
-        head: list[list[str | None]] = []
-        for row in rows:
-            head.append([_cell_text(v) for v in row])
+        size = workbook._archive.getinfo(sheet._worksheet_path).file_size
+        if size > max_bytes:
+            raise FileProblem(name, "too_large", f"{name}: the first sheet '{sheet.title}' is {size:,} bytes of XML "
+                                                 f"uncompressed, more than the limit of {max_bytes:,} "
+                                                 "(CRM_PULSE_XLSX_MAX_SHEET_BYTES); split the export or save it as CSV")
+        rows = _sheet_rows(sheet)
+        head: list[list[str | None]] = []  # rows offset + 1, offset + 2 ...
+        offset = 0  # rows missing from the file above its first row
+        for number, cells in rows:
+            if not head:
+                offset = number - 1
+            first = next((i for i, row in enumerate(head) if any(c not in (None, "") for c in row)), None)
+            if first is not None and number - 1 - offset - first > _TITLE_LOOKAHEAD:
+                rows = itertools.chain([(number, cells)], rows)  # past the window: a data row
+                break
+            head += [[] for _ in range(number - 1 - offset - len(head))]  # rows missing from the file are blank
+            head.append(_dense(cells))
             if _head_complete(head):
                 break
+    except FileProblem:
+        workbook.close()
+        raise
     except Exception as err:
         workbook.close()
         raise FileProblem(name, "unreadable",
@@ -532,42 +659,65 @@ def _xlsx(path: Path, name: str) -> tuple[list[str], Iterator[_Chunk], str]:
     if others:
         notes.append(f"read the first sheet '{sheet.title}'; ignored {len(others)} other sheet(s): "
                      + ", ".join(f"'{t}'" for t in others))
-    titles = _leading([[_cell(c) for c in row] for row in head[:position]])
-    return header, _xlsx_chunks(workbook, name, head, position, rows, len(header), notes, titles), "row"
+    titles = [(kind, row + offset, label) for kind, row, label in _leading([[_cell(c) for c in row]
+                                                                              for row in head[:position]])]
+    if offset:
+        titles.insert(0, ("blank", 1, f"+{offset - 1}"))
+    limit = (name, sheet.title, max_cells)
+    return header, _xlsx_chunks(workbook, name, head, position, rows, len(header), notes, titles, limit, offset), "row"
 
 
-def _xlsx_chunks(workbook, name, head, position, rows, width, notes, titles) -> Iterator[_Chunk]:
+def _xlsx_chunks(workbook, name, head, position, rows, width, notes, titles, limit, offset=0) -> Iterator[_Chunk]:
+    """Data rows in chunks; a blank row (or one missing from the file) is recorded as skipped
+    without being built, so memory and time follow the cells present, not the sheet's extent."""
     chunk_rows = 20_000
     values: list[list[str | None]] = []
     numbers: list[int] = []
+    blank: list[tuple[str, int, str]] = []
     outside = [0, 0, 0]  # count, first row, first column
+    cells_used = [0]
 
-    def take(number: int, row) -> None:
-        cells = list(row) if not isinstance(row, list) else row
-        if len(cells) > width:
-            extra = [(j, c) for j, c in enumerate(cells[width:], start=width + 1) if c is not None and str(c).strip()]
-            if extra:
-                if not outside[0]:
-                    outside[1], outside[2] = number, extra[0][0]
-                outside[0] += len(extra)
-        values.append(cells[:width])
+    def note_outside(number: int, columns: list[int]) -> None:
+        if columns:
+            if not outside[0]:
+                outside[1], outside[2] = number, columns[0]
+            outside[0] += len(columns)
+
+    def take(number: int, row: list[str | None]) -> None:
+        note_outside(number, [j for j, c in enumerate(row[width:], start=width + 1) if c is not None and str(c).strip()])
+        values.append(row[:width])
         numbers.append(number)
+        cells_used[0] += width
+        if cells_used[0] > limit[2]:
+            raise FileProblem(name, "too_large", f"{name}: the first sheet '{limit[1]}' needs more than {limit[2]:,} "
+                                                 f"cells (data rows x {width} header columns, at row {number}), "
+                                                 "the limit (CRM_PULSE_XLSX_MAX_CELLS); split the export or save it as CSV")
 
     def flush(**extra) -> _Chunk:
-        chunk = _rows_to_chunk(values, numbers, width, **extra)
+        chunk = _rows_to_chunk(values, numbers, width, skipped=blank + extra.pop("skipped", []), **extra)
         values.clear()
         numbers.clear()
+        blank.clear()
         return chunk
 
     try:
         first_notes = list(notes)
-        for i, row in enumerate(head[position + 1:], start=position + 2):
+        for i, row in enumerate(head[position + 1:], start=offset + position + 2):
             take(i, row)
-        number = len(head)
-        for row in rows:
-            number += 1
-            take(number, [_cell_text(v) for v in row])
-            if len(values) >= chunk_rows:
+        number = offset + len(head)
+        for row_number, cells in rows:
+            if row_number > number + 1:  # rows missing from the file: one run
+                blank.append(("blank", number + 1, f"+{row_number - number - 2}"))
+            number = row_number
+            texts = [(c, _cell_text(v)) for c, v in cells]
+            inside = [(c, t) for c, t in texts if c <= width and t is not None]
+            if not any(t.strip() for _, t in inside):
+                blank.append(("blank", number, ""))
+                note_outside(number, [c for c, t in texts if c > width and t is not None and t.strip()])
+            else:
+                note_outside(number, [c for c, t in texts if c > width and t is not None and t.strip()])
+                take(number, _dense(cells, width))
+            if len(values) + len(blank) >= chunk_rows:
                 yield flush(skipped=titles, notes=first_notes)
                 titles, first_notes = [], []
         if outside[0]:
@@ -628,12 +778,14 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
 
     keys: dict[str, None] = {}
     kept: list | None = []
+    bad: list[tuple[int, str]] = []  # the first bad line (all bad lines and no good one: a file problem)
     fast = _FAST_JSON
     if fast:
         try:
             rows = 0
             for part in parts(keys, lambda: kept is not None):
                 rows += part.count
+                bad = bad or part.rejected[:1]
                 if kept is not None:
                     kept.append(part)
                     if rows > batch_rows:
@@ -643,7 +795,9 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
             fast, keys, kept = False, {}, []
     if not fast:
         for number, record in records():
-            if record:
+            if isinstance(record, _BadLine):
+                bad = bad or [(number, str(record))]
+            elif record:
                 for key in record:
                     keys.setdefault(key)
             if kept is not None:
@@ -651,6 +805,9 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
                 if len(kept) > batch_rows:
                     kept = None
         empty = kept == []
+    if not keys and bad:
+        raise FileProblem(name, "bad_json", f"{name}: {unit} {bad[0][0]} is {bad[0][1]} (and no {unit} is a JSON "
+                                            "object with fields)")
     if not keys:
         if empty:  # an empty list of records ([] or {"data": []}): a quiet day of an API export, 0 rows
             notes.append("the file holds an empty list of records (0 rows)")
@@ -667,13 +824,17 @@ def _json(path: Path, name: str, batch_rows: int, lines: bool | None) -> tuple[l
 def _record_parts(records) -> Iterator[_Part]:
     """Reference ``(row number, record)`` pairs as :class:`_Part` blocks of :data:`_JSON_CHUNK_ROWS` rows."""
     block: list[tuple[int, dict | None]] = []
-    for item in records:
-        block.append(item)
+    rejected: list[tuple[int, str]] = []
+    for number, record in records:
+        if isinstance(record, _BadLine):
+            rejected.append((number, str(record)))
+            continue
+        block.append((number, record))
         if len(block) >= _JSON_CHUNK_ROWS:
-            yield _Part(block[0][0], len(block), records=block)
-            block = []
-    if block:
-        yield _Part(block[0][0], len(block), records=block)
+            yield _Part(block[0][0], len(block), records=block, rejected=rejected)
+            block, rejected = [], []
+    if block or rejected:
+        yield _Part(block[0][0] if block else rejected[0][0], len(block), records=block, rejected=rejected)
 
 
 def _object_or_fail(name: str, value: Any, where: str) -> dict:
@@ -682,17 +843,27 @@ def _object_or_fail(name: str, value: Any, where: str) -> dict:
     return value
 
 
-def _ndjson_line(decoder: json.JSONDecoder, name: str, number: int, line: str) -> dict | None:
-    """One NDJSON line as an object; ``None`` for a blank line."""
+class _BadLine(str):
+    """Why an NDJSON line is not a JSON object (the line is quarantined, see ``Batch.rejected``)."""
+
+
+def _ndjson_line(decoder: json.JSONDecoder, line: str) -> dict | _BadLine | None:
+    """One NDJSON line as an object; ``None`` for a blank line, :class:`_BadLine` for a bad one."""
     text = line.strip()
     if not text:
         return None
     try:
         value = decoder.decode(text)
     except json.JSONDecodeError as err:
-        raise FileProblem(name, "bad_json", f"{name}: line {number} is not valid JSON "
-                                            f"({err.msg} at column {err.colno})") from None
-    return _object_or_fail(name, value, f"line {number}")
+        return _BadLine(f"not valid JSON ({err.msg.removesuffix(' at')} at column {err.colno})")
+    if not isinstance(value, dict):
+        return _BadLine(f"not a JSON object (found {type(value).__name__})")
+    return value
+
+
+def _too_deep(name: str) -> FileProblem:
+    return FileProblem(name, "bad_json", f"{name}: the JSON is nested too deeply (objects or lists more than about "
+                                         f"{sys.getrecursionlimit()} levels deep); export it flatter")
 
 
 def _ndjson_records(path: Path, name: str, encoding: str) -> Iterator[tuple[int, dict | None]]:
@@ -702,7 +873,7 @@ def _ndjson_records(path: Path, name: str, encoding: str) -> Iterator[tuple[int,
     try:
         with open(path, encoding=encoding, newline="") as fh:
             for number, line in enumerate(fh, start=1):
-                yield number, _ndjson_line(decoder, name, number, line)
+                yield number, _ndjson_line(decoder, line)
     except UnicodeDecodeError:
         raise _bad_byte_problem(path, name, encoding) from None
 
@@ -815,6 +986,7 @@ class _Part:
     count: int
     frame: pl.DataFrame | None = None
     records: list[tuple[int, dict | None]] | None = None
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # bad lines (not in records)
 
 
 class _NotPlain(Exception):
@@ -979,14 +1151,17 @@ def _slow_part(raw: bytes, first: int, name: str, encoding: str, keys: dict[str,
     """An NDJSON block through the reference line decoder (raises its FileProblem for a bad line)."""
     text = raw.decode("utf-8" if encoding == "utf-8-sig" else encoding)  # decodes: _block_lines checked
     decoder = json.JSONDecoder(parse_float=Decimal)
-    records = []
+    records, rejected = [], []
     for number, line in enumerate(io.StringIO(text, newline=""), start=first):
-        record = _ndjson_line(decoder, name, number, line)
+        record = _ndjson_line(decoder, line)
+        if isinstance(record, _BadLine):
+            rejected.append((number, str(record)))
+            continue
         if record:
             for key in record:
                 keys.setdefault(key)
         records.append((number, record))
-    return _Part(first, len(records), records=records)
+    return _Part(first, len(records) + len(rejected), records=records, rejected=rejected)
 
 
 def _slow_array_part(texts: pl.Series, first: int, keys: dict[str, None]) -> _Part:
@@ -1024,16 +1199,19 @@ def _part_chunks(parts, header: list[str], notes: list[str]) -> Iterator[_Chunk]
     buffer: list[pl.DataFrame] = []
     buffered = 0
     first_notes = list(notes)
+    rejected: list[tuple[int, str]] = []
     for part in parts:
+        rejected += part.rejected
         frame = _part_frame(part, header)
         buffer.append(frame)
         buffered += frame.height
         while buffered >= _JSON_CHUNK_ROWS:
             frame = pl.concat(buffer, rechunk=False)
-            yield _Chunk(frame.slice(0, _JSON_CHUNK_ROWS).rechunk(), notes=first_notes)
+            yield _Chunk(frame.slice(0, _JSON_CHUNK_ROWS).rechunk(), notes=first_notes, rejected=rejected)
             buffer, buffered, first_notes = [frame.slice(_JSON_CHUNK_ROWS)], buffered - _JSON_CHUNK_ROWS, []
+            rejected = []
     frame = pl.concat(buffer).rechunk() if buffer else _frame([[] for _ in header], [])
-    yield _Chunk(frame, notes=first_notes)
+    yield _Chunk(frame, notes=first_notes, rejected=rejected)
 
 
 class _Stream:

@@ -11,7 +11,7 @@ from pathlib import Path
 # pandera imports pyspark.pandas when the [spark] extra is installed; its pandas-3 warning is noise here
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
-from orchestration.settings import Settings  # noqa: E402
+from orchestration.settings import Settings, check_settings  # noqa: E402
 
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
@@ -38,21 +38,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestration.runner import run_refresh
+    from orchestration.warehouse_lock import EXIT_BUSY, RefreshInProgress, acquire
 
     settings = Settings.from_env()
-    _dagster_home(settings)
-    return run_refresh(settings, full_refresh=args.full_refresh)
+    try:  # before Dagster is even imported: a second refresh of this warehouse exits at once, touching nothing
+        lock = acquire(settings.warehouse_dir)
+    except RefreshInProgress as busy:
+        print(f"crm-pulse: {busy}", file=sys.stderr)
+        return EXIT_BUSY
+    with lock:  # run_refresh takes it again (re-entrant) and records its run id
+        from orchestration.runner import run_refresh
+
+        _dagster_home(settings)
+        return run_refresh(settings, full_refresh=args.full_refresh)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
     from orchestration.status import collect, render, render_json
+    from orchestration.warehouse_lock import open_instance
 
     settings = Settings.from_env()
     _dagster_home(settings)
-    with DagsterInstance.get() as instance:
+    with open_instance() as instance:
         status = collect(settings, instance)
     print(render_json(status) if args.json else render(status))
     return 0 if status.healthy else 1
@@ -92,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        if args.command in ("run", "status", "report"):
+            check_settings(args.command)  # every CRM_PULSE_* value, before any work
         return args.func(args)
-    except ValueError as exc:  # configuration errors: one clear line, no traceback
-        print(f"crm-pulse: {exc}", file=sys.stderr)
+    except ValueError as exc:  # configuration errors: one clear line each, no traceback
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"crm-pulse: {line}", file=sys.stderr)
         return 2
 
 

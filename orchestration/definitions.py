@@ -9,7 +9,7 @@ from orchestration.assets.publish import serving_database
 from orchestration.assets.quality import data_quality, mart_checks
 from orchestration.assets.report import customer_report
 from orchestration.assets.transform import dbt_models
-from orchestration.jobs import refresh_job
+from orchestration.jobs import locked_executor, refresh_job
 from orchestration.resources import build_resources
 from orchestration.schedules import schedules
 from orchestration.sensors import sensors
@@ -22,4 +22,5 @@ defs = Definitions(
     schedules=schedules,
     sensors=sensors,
     resources=build_resources(),
+    executor=locked_executor,  # UI materialisations of a few assets also take the warehouse lock
 )

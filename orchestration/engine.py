@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.serving import connect
+from orchestration.sql import sql_literal
 
 SPARK_MARTS_HINT = ("the Spark build writes marts as Parquet under CRM_PULSE_SPARK_MARTS_DIR "
                     "(default <warehouse>/spark/warehouse/marts.db); that folder must be readable here")
@@ -46,7 +47,7 @@ def mirror_spark_marts(marts_dir: Path, work_db: Path, marts: list[str]) -> list
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for mart, folder in folders.items():
-            source = f"read_parquet('{_sql_path(folder)}/*.parquet')"
+            source = f"read_parquet({sql_literal(f'{folder.as_posix()}/*.parquet')})"
             columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
             select = ", ".join(
                 f"timezone('UTC', \"{name}\") AS \"{name}\"" if kind == "TIMESTAMP WITH TIME ZONE" else f'"{name}"'
@@ -57,7 +58,3 @@ def mirror_spark_marts(marts_dir: Path, work_db: Path, marts: list[str]) -> list
     finally:
         con.close()
     return mirrored
-
-
-def _sql_path(path: Path | str) -> str:
-    return str(path).replace("'", "''")

@@ -20,16 +20,14 @@ The clock (``CRM_PULSE_FRESHNESS_CLOCK``):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from data_contracts.landing import EXTENSIONS, entity_of
+from data_contracts.landing import scan
 from orchestration.ops_settings import CLOCK_TAG, SOURCES, OpsSettings, SourceFreshness
 from orchestration.settings import Settings
 
-_DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -100,20 +98,8 @@ class FreshnessResult:
 
 
 def newest_export_date(landing_dir: Path, source: str) -> dt.date | None:
-    """Newest date folder of ``source`` that holds at least one export file."""
-    source_dir = Path(landing_dir) / source
-    if not source_dir.is_dir():
-        return None
-    dates = []
-    for folder in source_dir.iterdir():
-        if folder.is_dir() and _DATE_DIR.match(folder.name):
-            if any(p.is_file() and p.name.lower().endswith(EXTENSIONS) and entity_of(p.name)
-                   for p in folder.iterdir()):
-                try:
-                    dates.append(dt.date.fromisoformat(folder.name))
-                except ValueError:
-                    continue
-    return max(dates, default=None)
+    """Newest export date of ``source`` among the files that load (data_contracts/landing.py scan)."""
+    return max((f.export_date for f in scan(landing_dir).exports if f.source == source), default=None)
 
 
 def resolve_clock(ops: OpsSettings, settings: Settings, run_tags: Mapping[str, str] | None = None,

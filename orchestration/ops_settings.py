@@ -59,45 +59,66 @@ class OpsSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OpsSettings":
+        """Read the environment; raises ``SettingsError`` listing every bad value (one line each)."""
+        from orchestration.settings import Problems
+
         env = os.environ if environ is None else environ
-        cron = _get(env, "CRM_PULSE_SCHEDULE_CRON") or "0 6 * * *"
-        if len(cron.split()) != 5:
-            raise ValueError(f"CRM_PULSE_SCHEDULE_CRON must be a 5-field cron expression, got {cron!r}")
-        timezone = _get(env, "CRM_PULSE_SCHEDULE_TIMEZONE") or "Asia/Shanghai"
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"CRM_PULSE_SCHEDULE_TIMEZONE must be an IANA time zone like Asia/Shanghai, "
-                             f"got {timezone!r}") from None
-        automation = (_get(env, "CRM_PULSE_AUTOMATION") or "on").lower()
-        if automation not in ("on", "off"):
-            raise ValueError(f"CRM_PULSE_AUTOMATION must be 'on' or 'off', got {automation!r}")
-        clock = (_get(env, "CRM_PULSE_FRESHNESS_CLOCK") or "auto").lower()
-        if clock not in CLOCK_MODES:
-            raise ValueError(f"CRM_PULSE_FRESHNESS_CLOCK must be one of {', '.join(CLOCK_MODES)}, got {clock!r}")
+        problems = Problems()
+        cron = problems.take(_cron, env, default="0 6 * * *")
+        timezone = problems.take(_timezone, env, default="Asia/Shanghai")
+        automation = problems.take(_choice, env, "CRM_PULSE_AUTOMATION", ("on", "off"), "on")
+        clock = problems.take(_choice, env, "CRM_PULSE_FRESHNESS_CLOCK", CLOCK_MODES, "auto")
         url = _get(env, "CRM_PULSE_DAGSTER_UI_URL")
-        if url and not url.startswith(("http://", "https://")):
-            raise ValueError(f"CRM_PULSE_DAGSTER_UI_URL must start with http:// or https://, got {url!r}")
-        default_at = _time(env, "CRM_PULSE_FRESHNESS_EXPECTED_AT", dt.time(5, 0))
-        default_grace = _hours(env, "CRM_PULSE_FRESHNESS_GRACE_HOURS", 1.0)
+        if url and not re.match(r"^https?://[^/\s]+", url):
+            problems.append(f"CRM_PULSE_DAGSTER_UI_URL must be an http:// or https:// URL with a host, got {url!r}")
+        default_at = problems.take(_time, env, "CRM_PULSE_FRESHNESS_EXPECTED_AT", dt.time(5, 0), default=dt.time(5, 0))
+        default_grace = problems.take(_hours, env, "CRM_PULSE_FRESHNESS_GRACE_HOURS", 1.0, default=1.0)
         freshness = {
             s: SourceFreshness(
                 s,
-                _time(env, f"CRM_PULSE_FRESHNESS_EXPECTED_AT_{s.upper()}", default_at),
-                _hours(env, f"CRM_PULSE_FRESHNESS_GRACE_HOURS_{s.upper()}", default_grace),
+                problems.take(_time, env, f"CRM_PULSE_FRESHNESS_EXPECTED_AT_{s.upper()}", default_at, default=default_at),
+                problems.take(_hours, env, f"CRM_PULSE_FRESHNESS_GRACE_HOURS_{s.upper()}", default_grace,
+                              default=default_grace),
             )
             for s in SOURCES
         }
+        interval = problems.take(_int, env, "CRM_PULSE_SENSOR_INTERVAL_SECONDS", 60, 5, default=60)
+        settle = problems.take(_int, env, "CRM_PULSE_SENSOR_SETTLE_SECONDS", 30, 0, default=30)
+        problems.raise_any()
         return cls(
             schedule_cron=cron,
             timezone=timezone,
             automation_running=automation == "on",
-            sensor_interval_seconds=_int(env, "CRM_PULSE_SENSOR_INTERVAL_SECONDS", 60, 5),
-            settle_seconds=_int(env, "CRM_PULSE_SENSOR_SETTLE_SECONDS", 30, 0),
+            sensor_interval_seconds=interval,
+            settle_seconds=settle,
             freshness_clock=clock,
             freshness=freshness,
             dagster_ui_url=url,
         )
+
+
+def _cron(env: Mapping[str, str]) -> str:
+    cron = _get(env, "CRM_PULSE_SCHEDULE_CRON") or "0 6 * * *"
+    if len(cron.split()) != 5:
+        raise ValueError(f"CRM_PULSE_SCHEDULE_CRON must be a 5-field cron expression like '0 6 * * *', got {cron!r}")
+    return cron
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    timezone = _get(env, "CRM_PULSE_SCHEDULE_TIMEZONE") or "Asia/Shanghai"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"CRM_PULSE_SCHEDULE_TIMEZONE must be an IANA time zone like Asia/Shanghai, "
+                         f"got {timezone!r}") from None
+    return timezone
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (_get(env, name) or default).lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {_get(env, name)!r}")
+    return value
 
 
 def _get(env: Mapping[str, str], name: str) -> str:

@@ -8,39 +8,58 @@ that is down is retried a bounded number of times and logged; it never changes t
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
+from data_contracts.landing import analysis_date_reason, ignored_lines
 from orchestration.alerting.config import channels_from_env, retries_from_env
 from orchestration.alerting.dagster_alerts import describe_results, run_alerts, send
 from orchestration.ops_settings import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
+from orchestration.recovery import WAREHOUSE_TAG, recover
 from orchestration.settings import Settings
+from orchestration.warehouse_lock import acquire, open_instance
 
 _LOG = logging.getLogger("crm_pulse.alerts")
 
 
 def run_refresh(settings: Settings, full_refresh: bool = False, instance: DagsterInstance | None = None) -> int:
-    """Materialise every asset once; return a process exit code (0 = all steps and blocking checks passed)."""
+    """Materialise every asset once; return a process exit code (0 = all steps and blocking checks
+    passed). Holds the warehouse lock (raises ``RefreshInProgress`` when another refresh holds it);
+    first marks runs that died failed and removes a failed run's temporary files."""
     from orchestration.definitions import defs
 
     ops = OpsSettings.from_env()
     channels, retries = channels_from_env(), retries_from_env()  # configuration errors stop here, before any work
     processes = step_processes(os.environ.get("CRM_PULSE_MAX_PROCESSES", ""), settings.landing_dir)
     started = time.monotonic()
-    print(f"crm-pulse: landing {settings.landing_dir}")
-    print(f"crm-pulse: warehouse {settings.warehouse_dir} (analysis date {settings.resolved_as_of()})")
-    instance = instance or DagsterInstance.get()
-    job = defs.resolve_job_def("refresh")
-    result = _executor(job, instance, processes)(
-        instance=instance,
-        raise_on_error=False,
-        tags={FULL_REFRESH_TAG: str(full_refresh).lower(), TRIGGER_TAG: "cli", ALERTED_TAG: "in_process"},
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    run_id = str(uuid.uuid4())
+    # one refresh per warehouse: raises RefreshInProgress before anything is written or created
+    with acquire(settings.warehouse_dir, run_id=run_id) as lock:
+        print(f"crm-pulse: landing {settings.landing_dir}")
+        print(f"crm-pulse: warehouse {settings.warehouse_dir} (analysis date {settings.resolved_as_of()}: "
+              f"{analysis_date_reason(settings.as_of, settings.landing_dir)})")
+        instance = instance or open_instance()
+        for line in recover(instance, settings, lock, exclude=run_id, channels=channels, retries=retries):
+            print(f"crm-pulse: {line}")
+        job = defs.resolve_job_def("refresh")
+        result = _executor(job, instance, processes, run_id)(
+            instance=instance,
+            raise_on_error=False,
+            tags={FULL_REFRESH_TAG: str(full_refresh).lower(), TRIGGER_TAG: "cli", ALERTED_TAG: "in_process",
+                  WAREHOUSE_TAG: str(settings.warehouse_dir.resolve())},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+        return _summarise(result, settings, instance, started, ops, channels, retries)
+
+
+def _summarise(result, settings, instance, started, ops, channels, retries) -> int:
+    """Print the run's outcome, send its alerts; the exit code."""
     failed_checks, warned_checks = [], []
     for event in result.all_events:
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -69,6 +88,8 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         code = 1
     for check in warned_checks:
         print(f"  warning: non-blocking check {check} failed")
+    for line in ignored_lines(settings.landing_dir):  # stray files beside the exports (data_contracts/landing.py)
+        print(f"  {line}")
     _alert(instance, result.run_id, settings, ops, channels, retries)
     return code
 
@@ -117,21 +138,22 @@ AUTO_PARALLEL_BYTES = 256 * 2**20
 def step_processes(value: str, landing_dir) -> int:
     """``CRM_PULSE_MAX_PROCESSES``: a number of step processes, or ``auto`` (default): one per core
     (at most 4) when the landing folder holds more than AUTO_PARALLEL_BYTES of exports, else 1."""
-    value = (value or "auto").strip().lower()
-    if value == "auto":
+    from orchestration.settings import max_processes
+
+    count = max_processes({"CRM_PULSE_MAX_PROCESSES": value or ""})
+    if count is None:
         size = sum(p.stat().st_size for p in Path(landing_dir).rglob("*") if p.is_file()) if Path(landing_dir).is_dir() else 0
         return min(os.cpu_count() or 1, 4) if size > AUTO_PARALLEL_BYTES else 1
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"CRM_PULSE_MAX_PROCESSES must be 'auto' or a whole number >= 1, not {value!r}")
-    return int(value)
+    return count
 
 
-def _executor(job, instance: DagsterInstance, processes: int):
+def _executor(job, instance: DagsterInstance, processes: int, run_id: str):
     """``job.execute_in_process`` (one process), or with ``processes`` > 1 and a persistent instance
     Dagster's multiprocess executor: independent steps (the ingest assets) run in parallel worker
-    processes forked from a server that has the definitions preloaded."""
+    processes forked from a server that has the definitions preloaded (``execute_job`` picks its own
+    run id; the job's executor records it in the held warehouse lock)."""
     if processes <= 1 or not instance.is_persistent:
-        return job.execute_in_process
+        return functools.partial(job.execute_in_process, run_id=run_id)
 
     def execute(instance, raise_on_error, tags, run_config):
         executor = {"multiprocess": {"max_concurrent": processes, "start_method": {

@@ -6,6 +6,8 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext
 
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.ops_settings import CLOCK_TAG, TRIGGER_TAG, OpsSettings
+from orchestration.recovery import recover
+from orchestration.settings import Settings
 
 OPS = OpsSettings.from_env()
 
@@ -17,9 +19,11 @@ OPS = OpsSettings.from_env()
     execution_timezone=OPS.timezone,
     default_status=DefaultScheduleStatus.RUNNING if OPS.automation_running else DefaultScheduleStatus.STOPPED,
     description=f"Refresh everything at '{OPS.schedule_cron}' ({OPS.timezone}); the export-freshness checks "
-    "measure against the scheduled time. Skipped while another refresh is queued or running.",
+    "measure against the scheduled time. Skipped while another refresh is queued or running; a run whose "
+    "process died is marked failed (and alerted) first.",
 )
 def daily_refresh(context: ScheduleEvaluationContext):
+    recover(context.instance, Settings.from_env(), logger=context.log)  # a crashed run must not block every tick
     running = refresh_in_progress(context.instance)
     if running:
         return SkipReason(f"refresh run {running} is still queued or running")

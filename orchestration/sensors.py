@@ -38,6 +38,7 @@ from orchestration.alerting.dagster_alerts import (alerted_in_process, check_ale
                                                    failed_check_evaluations, run_alerts, send)
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.ops_settings import TRIGGER_TAG, OpsSettings
+from orchestration.recovery import recover
 from orchestration.settings import Settings
 
 OPS = OpsSettings.from_env()
@@ -54,7 +55,7 @@ def scan_landing(settings: Settings, seen: dict, settle_seconds: int, now: float
     for contract in contracts().values():
         log = layout.read_load_log(contract.entity)
         loaded.update(zip(log["source_file"].to_list(), log["sha256"].to_list()))
-        for f in discover(settings.landing_dir, contract.source, contract.entity):
+        for f in discover(settings.landing_dir, contract.source, contract.entity, strict=False):
             stat = f.path.stat()
             previous = seen.get(f.relative)
             if previous and previous[0] == stat.st_mtime_ns and previous[1] == stat.st_size:
@@ -82,6 +83,7 @@ def scan_landing(settings: Settings, seen: dict, settle_seconds: int, now: float
 )
 def new_exports(context: SensorEvaluationContext):
     settings = Settings.from_env()
+    recover(context.instance, settings, logger=context.log)  # a crashed run must not block (nor go unnoticed)
     seen = json.loads(context.cursor) if context.cursor else {}
     cursor, new, settling = scan_landing(settings, seen, OPS.settle_seconds)
     note = f"; {len(settling)} file(s) still being written" if settling else ""

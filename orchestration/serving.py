@@ -3,6 +3,8 @@
 ``serving.duckdb`` is written beside the old one under a temporary name and renamed over it, so a
 reader sees either the previous complete version or the new one; a reader holding the old file
 open keeps reading it (the rename does not touch its open inode) and never blocks the refresh.
+DuckDB shares one database per path within a process, so a process sees the new version only on a
+connection made after it closed all its connections to the file (README "BI access").
 The file uses an older storage version so the DuckDB 1.x bundled in BI drivers can open it.
 Parquet copies go to ``marts/<table>.parquet``, each replaced atomically.
 """
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from orchestration.sql import sql_literal
 
 #: Oldest DuckDB release able to open the published file (DuckDB 1.2 reads it; Metabase bundles 1.4).
 STORAGE_VERSION = "v1.2.0"
@@ -32,7 +36,9 @@ class PublishedTable:
 def connect(path: str | Path = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with extension auto-install off (no network at run time) and the
     pipeline's memory limit (``CRM_PULSE_DUCKDB_MEMORY_LIMIT``, as for the dbt build)."""
-    config = {**DUCKDB_CONFIG, "memory_limit": os.environ.get("CRM_PULSE_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT}
+    from orchestration.settings import duckdb_memory_limit
+
+    config = {**DUCKDB_CONFIG, "memory_limit": duckdb_memory_limit(default=DEFAULT_MEMORY_LIMIT)}
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 
@@ -49,8 +55,8 @@ def publish(work_db: Path, serving_db: Path, marts_dir: Path, tables: dict[str, 
     published: list[PublishedTable] = []
     con = connect()
     try:
-        con.execute(f"ATTACH '{_sql_path(work_db)}' AS work (READ_ONLY)")
-        con.execute(f"ATTACH '{_sql_path(tmp_db)}' AS serving (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute(f"ATTACH {sql_literal(work_db)} AS work (READ_ONLY)")
+        con.execute(f"ATTACH {sql_literal(tmp_db)} AS serving (STORAGE_VERSION '{STORAGE_VERSION}')")
         selects = {name: f"SELECT * FROM work.{relation}" for name, relation in tables.items()}
         selects.update(extra_sql or {})
         for name, select in selects.items():
@@ -58,7 +64,7 @@ def publish(work_db: Path, serving_db: Path, marts_dir: Path, tables: dict[str, 
             rows = con.execute(f'SELECT count(*) FROM serving.main."{name}"').fetchone()[0]
             target = marts_dir / f"{name}.parquet"
             tmp_parquet = marts_dir / f".{name}-{token}.parquet"
-            con.execute(f"COPY serving.main.\"{name}\" TO '{_sql_path(tmp_parquet)}' (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY serving.main.\"{name}\" TO {sql_literal(tmp_parquet)} (FORMAT parquet, COMPRESSION zstd)")
             staged.append((tmp_parquet, target))
             published.append(PublishedTable(name, rows, target))
         con.execute("DETACH serving")
@@ -75,10 +81,6 @@ def publish(work_db: Path, serving_db: Path, marts_dir: Path, tables: dict[str, 
     for tmp, target in staged:
         os.replace(tmp, target)
     return published
-
-
-def _sql_path(path: Path | str) -> str:
-    return str(path).replace("'", "''")
 
 
 def _fsync(path: Path) -> None:

@@ -1,21 +1,56 @@
 """All configuration in one place: environment variables -> one immutable Settings object.
 
 Every option is documented in the README ("Configuration"). Business parameters (churn days, RFM
-window ...) are dbt vars in dbt_project/dbt_project.yml; ``CRM_PULSE_DBT_VARS`` overrides them.
+window ...) are dbt vars in dbt_project/dbt_project.yml; ``CRM_PULSE_DBT_VARS`` overrides them
+(checked against dbt_project/vars_schema.yml, :mod:`orchestration.dbt_vars`). ``check_environment``
+runs every reader's validation at once; the CLI calls it before any work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_contracts import privacy
 from data_contracts.landing import latest_export_date
+from data_contracts.readers import xlsx_limits
+from orchestration.dbt_vars import parse_dbt_vars
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("duckdb", "spark")
+LANGS = ("en", "zh")
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+_BYTES = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class SettingsError(ValueError):
+    """Configuration problems; ``problems`` has one line each, naming the variable, the value and
+    what is accepted. ``str()`` joins them with newlines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class Problems(list):
+    """Collects configuration problems instead of stopping at the first."""
+
+    def take(self, parse, *args, default=None):
+        """``parse(*args)``, or ``default`` after recording its ``ValueError`` line(s)."""
+        try:
+            return parse(*args)
+        except SettingsError as exc:
+            self.extend(exc.problems)
+        except ValueError as exc:
+            self.extend(str(exc).splitlines() or [type(exc).__name__])
+        return default
+
+    def raise_any(self) -> None:
+        if self:
+            raise SettingsError(self)
 
 
 @dataclass(frozen=True)
@@ -31,35 +66,32 @@ class Settings:
     dbt_vars: dict
     engine: str = "duckdb"  # where dbt builds: duckdb (work.duckdb) or spark (dbt-spark; README "Scaling out")
     spark_marts_dir: Path | None = None  # Spark-built marts as seen here; None = <warehouse>/spark/warehouse/marts.db
+    hash_key_file: Path | None = None  # CRM_PULSE_HASH_KEY_FILE (privacy.key_file); unused when CRM_PULSE_HASH_KEY is set
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
+        """Read the environment; raises ``SettingsError`` listing every bad value (one line each)."""
         env = os.environ if environ is None else environ
-        as_of = env.get("CRM_PULSE_AS_OF", "").strip()
-        try:
-            as_of_date = dt.date.fromisoformat(as_of) if as_of else None
-        except ValueError as exc:
-            raise ValueError(f"CRM_PULSE_AS_OF must be a date like 2025-12-31, got {as_of!r}") from exc
-        lang = env.get("CRM_PULSE_LANG", "en").strip().lower()
-        if lang not in ("en", "zh"):
-            raise ValueError(f"CRM_PULSE_LANG must be 'en' or 'zh', got {lang!r}")
-        try:
-            dbt_vars = json.loads(env.get("CRM_PULSE_DBT_VARS", "") or "{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"CRM_PULSE_DBT_VARS must be a JSON object: {exc}") from exc
-        engine = env.get("CRM_PULSE_ENGINE", "duckdb").strip().lower() or "duckdb"
-        if engine not in ENGINES:
-            raise ValueError(f"CRM_PULSE_ENGINE must be one of {', '.join(ENGINES)}, got {engine!r}")
+        problems = Problems()
+        as_of_date = problems.take(_date, env, "CRM_PULSE_AS_OF")
+        lang = problems.take(_choice, env, "CRM_PULSE_LANG", LANGS, "en")
+        dbt_vars = problems.take(parse_dbt_vars, env.get("CRM_PULSE_DBT_VARS", ""), default={})
+        engine = problems.take(_choice, env, "CRM_PULSE_ENGINE", ENGINES, "duckdb")
+        dbt_threads = problems.take(_whole, env, "CRM_PULSE_DBT_THREADS", 2, 1, 64)
+        batch_rows = problems.take(_whole, env, "CRM_PULSE_INGEST_BATCH_ROWS", 200_000, 1, 100_000_000)
+        problems.take(privacy.check_key_settings, env)  # CRM_PULSE_HASH_KEY / CRM_PULSE_HASH_KEY_FILE
+        problems.raise_any()
         return cls(
             landing_dir=_path(env.get("CRM_PULSE_LANDING_DIR", "data/landing")),
             warehouse_dir=_path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse")),
             as_of=as_of_date,
             lang=lang,
-            dbt_threads=int(env.get("CRM_PULSE_DBT_THREADS", "2")),
-            ingest_batch_rows=int(env.get("CRM_PULSE_INGEST_BATCH_ROWS", "200000")),
+            dbt_threads=dbt_threads,
+            ingest_batch_rows=batch_rows,
             dbt_vars=dbt_vars,
             engine=engine,
             spark_marts_dir=_path(env["CRM_PULSE_SPARK_MARTS_DIR"]) if env.get("CRM_PULSE_SPARK_MARTS_DIR") else None,
+            hash_key_file=privacy.key_file(env),
         )
 
     # --- derived locations -------------------------------------------------------------------
@@ -123,6 +155,113 @@ class Settings:
 
 def _path(value: str) -> Path:
     return Path(value).expanduser().resolve()
+
+
+def _get(env, name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _date(env, name: str) -> dt.date | None:
+    raw = _get(env, name)
+    try:
+        return dt.date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise ValueError(f"{name} must be an existing date like 2025-12-31, got {raw!r}") from None
+
+
+def _choice(env, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _get(env, name).lower() or default
+    if value not in choices:
+        raise ValueError(f"{name} must be {' or '.join(repr(c) for c in choices)}, got {env.get(name)!r}")
+    return value
+
+
+def _whole(env, name: str, default: int, low: int, high: int) -> int:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+def max_processes(environ=None) -> int | None:
+    """``CRM_PULSE_MAX_PROCESSES``: a whole number >= 1, or None for ``auto`` (the default)."""
+    env = os.environ if environ is None else environ
+    raw = _get(env, "CRM_PULSE_MAX_PROCESSES").lower()
+    if raw in ("", "auto"):
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValueError(f"CRM_PULSE_MAX_PROCESSES must be 'auto' or a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
+def duckdb_memory_limit(environ=None, default: str = "2GB") -> str:
+    """``CRM_PULSE_DUCKDB_MEMORY_LIMIT``: a size of at least 100MB such as 2GB or 512MiB."""
+    env = os.environ if environ is None else environ
+    raw = _get(env, "CRM_PULSE_DUCKDB_MEMORY_LIMIT")
+    if not raw:
+        return default
+    match = _MEMORY.match(raw)
+    if not match or float(match.group(1)) * _BYTES[match.group(2).lower()] < 100e6:
+        raise ValueError("CRM_PULSE_DUCKDB_MEMORY_LIMIT must be a size of at least 100MB with a unit "
+                         f"(KB, MB, GB, TB, KiB, MiB, GiB, TiB) like 2GB or 512MiB, got {raw!r}")
+    return raw
+
+
+def check_environment(environ=None, command: str = "run") -> list[str]:
+    """Every ``CRM_PULSE_*`` problem of ``command`` (run | status | report), one line each; [] = fine.
+
+    Runs the validation of every reader (pipeline, operations, alert channels, report options) so
+    that a bad value stops the command in a second instead of failing a step minutes later.
+    """
+    from orchestration.alerting.config import channels_from_env, retries_from_env
+    from orchestration.ops_settings import OpsSettings
+    from orchestration.report.options import check_report_options
+
+    env = os.environ if environ is None else environ
+    problems = Problems()
+    problems.take(Settings.from_env, env)
+    problems.take(duckdb_memory_limit, env)
+    problems.take(max_processes, env)
+    problems.take(OpsSettings.from_env, env)
+    problems.take(channels_from_env, env)
+    problems.take(retries_from_env, env)
+    problems.extend(check_report_options(env))
+    problems.take(_dbt_target, env)
+    problems.take(_whole, env, "CRM_PULSE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 100_000)
+    problems.take(xlsx_limits, env)  # CRM_PULSE_XLSX_MAX_CELLS, CRM_PULSE_XLSX_MAX_SHEET_BYTES
+    landing = _path(env.get("CRM_PULSE_LANDING_DIR", "data/landing"))
+    if command == "run" and not landing.is_dir():
+        what = "is not a folder" if landing.exists() else "does not exist"
+        problems.append(f"CRM_PULSE_LANDING_DIR must be an existing folder with the exports "
+                        f"(<source>/<YYYY-MM-DD>/<entity>.<ext>), got {env.get('CRM_PULSE_LANDING_DIR')!r}: "
+                        f"{landing} {what}")
+    warehouse = _path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse"))
+    if warehouse.exists() and not warehouse.is_dir():
+        problems.append(f"CRM_PULSE_WAREHOUSE_DIR must be a folder (created when missing), "
+                        f"got {env.get('CRM_PULSE_WAREHOUSE_DIR')!r}: {warehouse} is a file")
+    return list(problems)
+
+
+def _dbt_target(env) -> str | None:
+    """``CRM_PULSE_DBT_TARGET``: an output of dbt_project/profiles.yml (unset = the engine's name)."""
+    import yaml
+
+    target = _get(env, "CRM_PULSE_DBT_TARGET")
+    profiles = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text(encoding="utf-8"))
+    outputs = sorted(profiles["crm_pulse"]["outputs"])
+    if target and target not in outputs:
+        raise ValueError(f"CRM_PULSE_DBT_TARGET must be an output of dbt_project/profiles.yml "
+                         f"({', '.join(outputs)}), got {target!r}")
+    return target or None
+
+
+def check_settings(command: str = "run", environ=None) -> None:
+    """Raise ``SettingsError`` with every problem of ``check_environment``; called first by the CLI."""
+    problems = check_environment(environ, command)
+    if problems:
+        raise SettingsError(problems)
 
 
 def apply_environment(settings: Settings) -> None:

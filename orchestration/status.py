@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, field
 import polars as pl
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter
 
+from data_contracts import landing
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from orchestration.freshness import evaluate_all
 from orchestration.jobs import REFRESH_JOB
 from orchestration.ops_settings import OpsSettings
+from orchestration.recovery import dead_run_note, recover
 from orchestration.settings import Settings
 
 
@@ -34,6 +36,7 @@ class Status:
     freshness: list[dict] = field(default_factory=list)
     quarantine: dict = field(default_factory=dict)
     serving: dict = field(default_factory=dict)
+    landing: dict = field(default_factory=dict)  # analysis date and why, ignored entries (data_contracts/landing.py)
 
     @property
     def healthy(self) -> bool:
@@ -49,6 +52,7 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             now: dt.datetime | None = None) -> Status:
     ops = ops or OpsSettings.from_env()
     status = Status(dagster_home=str(instance.root_directory) if hasattr(instance, "root_directory") else "")
+    recover(instance, settings)  # a run whose process is gone: marked failed (and alerted) before it is shown
     records = instance.get_run_records(RunsFilter(job_name=REFRESH_JOB), limit=1)
     if records:
         record = records[0]
@@ -64,6 +68,7 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
                                                             else "sensor" if run.tags.get("dagster/sensor_name")
                                                             else "ui"),
             "full_refresh": run.tags.get("crm_pulse/full_refresh") == "true",
+            "died": dead_run_note(run),
         }
         for rec in instance.get_records_for_run(run_id=run.run_id,
                                                 of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
@@ -83,6 +88,10 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             "days_old_by_wall_clock": (wall - result.newest_export).days if result.newest_export else None,
         })
     status.quarantine = quarantine_summary(settings)
+    found = landing.scan(settings.landing_dir)
+    status.landing = {"analysis_date": settings.resolved_as_of().isoformat(),
+                      "analysis_date_reason": landing.analysis_date_reason(settings.as_of, settings.landing_dir),
+                      "ignored": found.as_dict()["ignored"], "problems": found.as_dict()["problems"]}
     status.serving = {
         "serving_db": str(settings.serving_db),
         "exists": settings.serving_db.exists(),
@@ -124,6 +133,8 @@ def render(status: Status) -> str:
         took = f", {run['seconds']} s" if run["seconds"] is not None else ""
         lines.append(f"last run:   {run['run_id']}  {run['status']}  started {run['started_at']}{took}, "
                      f"trigger {run['trigger']}{', full refresh' if run['full_refresh'] else ''}")
+        if run.get("died"):
+            lines.append(f"  {run['died']} (the next refresh starts normally)")
         failed = [c for c in status.checks if not c.passed]
         blocking = sum(1 for c in failed if c.severity == "ERROR")
         lines.append(f"checks:     {len(status.checks)} evaluated, {len(status.checks) - len(failed)} passed, "
@@ -145,6 +156,13 @@ def render(status: Status) -> str:
                  f"({per})")
     for rule in q["top_rules"]:
         lines.append(f"  {rule['entity']}: {rule['rule']} ({rule['rows']} rows)")
+    land = status.landing
+    if land:
+        lines.append(f"landing:    analysis date {land['analysis_date']} ({land['analysis_date_reason']}); "
+                     f"{len(land['ignored'])} entr{'y' if len(land['ignored']) == 1 else 'ies'} ignored, "
+                     f"{len(land['problems'])} problem(s)")
+        lines += [f"  ignored {i['path']}: {i['reason']}" for i in land["ignored"][:20]]
+        lines += [f"  PROBLEM {p['message']}" for p in land["problems"][:20]]
     s = status.serving
     when = f", published {s['modified_at']}" if s["modified_at"] else " (not published yet)"
     lines.append(f"serving:    {s['serving_db']}{when}")

@@ -7,7 +7,9 @@ Reads a JSON request on stdin, answers JSON on stdout. Shares no code with crm-p
 * its own BG/NBD and Gamma-Gamma fits on that summary;
 * the log-likelihoods and per-customer predictions at the parameters given in the request,
   for the (frequency, recency, T, monetary_value) arrays given in the request and, when
-  ``evaluate_own_summary`` is true, for its own summary (set "own_summary").
+  ``evaluate_own_summary`` is true, for its own summary (set "own_summary");
+* when ``penalised_bg`` is given (frequency, recency, T, penalizer), a BetaGeoFitter fit with that
+  ``penalizer_coef`` on those arrays (answer "penalised_bg": its parameters).
 """
 
 import hashlib
@@ -78,6 +80,11 @@ def main():
         "own_fit": own,
         "sets": {name: evaluate(bgf, ggf, arrays, req["t"]) for name, arrays in req["sets"].items()},
     }
+    if req.get("penalised_bg"):
+        pb = req["penalised_bg"]
+        fit = BetaGeoFitter(penalizer_coef=pb["penalizer"]).fit(
+            *(pd.Series(pb[k], dtype=float) for k in ("frequency", "recency", "T")))
+        out["penalised_bg"] = {k: float(v) for k, v in fit.params_.items()}
     if req.get("evaluate_own_summary"):  # predictions for the oracle's own CDNOW summary
         out["sets"]["own_summary"] = evaluate(
             bgf, ggf, {c: summ[c].values for c in ("frequency", "recency", "T", "monetary_value")}, req["t"])

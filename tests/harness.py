@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +19,13 @@ from orchestration.settings import Settings
 
 TEST_CUSTOMERS = 250
 TEST_SEED = 7
+
+# The contact-hash key (README "Privacy") of every test lives in a temporary folder, never in the
+# user's config dir; a developer's own CRM_PULSE_HASH_KEY is not used either.
+_KEY_DIR = tempfile.mkdtemp(prefix="crm-pulse-test-key-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+os.environ["CRM_PULSE_HASH_KEY_FILE"] = str(Path(_KEY_DIR) / "hash.key")
+os.environ.pop("CRM_PULSE_HASH_KEY", None)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,13 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -311,3 +317,214 @@ def test_bad_config_names_the_variable(env, variable):
 def test_bad_retries(value):
     with pytest.raises(ValueError, match="CRM_PULSE_ALERT_RETRIES"):
         retries_from_env({"CRM_PULSE_ALERT_RETRIES": value})
+
+
+# --- export values are shown literally, never as markup ------------------------------------------
+INJECTIONS = ["[click](http://evil.example)", '<a href="http://evil.example/x">here</a>', "**bold** __strong__",
+              "`tick` ```fence```", "<script>alert(1)</script>", '<at user_id="all">all</at>', "# Heading",
+              "1. list ![img](http://evil.example/i.png) <@everyone> &amp; www.evil.example"]
+LABELS = {"Kind:", "Asset:", "Check:", "Failing count:", "Run ID:", "Occurred at:", "Samples:"}
+
+
+@pytest.fixture
+def hostile() -> Alert:
+    """An alert whose title and samples carry campaign / customer names written as markup."""
+    return Alert(kind="check_failed", title=f"Check failed: campaign {INJECTIONS[0]} {INJECTIONS[4]}",
+                 asset="stg_campaigns", check="name_valid", failing_count=len(INJECTIONS),
+                 samples=[f"campaign name {v}" for v in INJECTIONS[:5]], run_id="run-1",
+                 occurred_at="2025-06-01T08:00:00+00:00")
+
+
+def _visible(text: str) -> str:
+    return text.replace("\u200b", "")
+
+
+def assert_inert_markdown(markdown: str, alert: Alert) -> None:
+    """Parse with a CommonMark parser: only the body's own heading, list and bold labels are markup,
+    and every title / sample reads exactly as written."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(markdown)
+    blocks = {t.type for t in tokens}
+    assert blocks <= {"heading_open", "heading_close", "paragraph_open", "paragraph_close", "inline",
+                      "bullet_list_open", "bullet_list_close", "list_item_open", "list_item_close"}, blocks
+    assert sum(t.type == "heading_open" for t in tokens) == 1
+    inline, strong, inside = [], [], False
+    for child in (c for t in tokens if t.type == "inline" for c in t.children):
+        assert child.type in {"text", "strong_open", "strong_close", "softbreak"}, (child.type, child.content)
+        inside = {"strong_open": True, "strong_close": False}.get(child.type, inside)
+        if child.type == "text":
+            (strong if inside else inline).append(child.content)
+    assert set(strong) <= LABELS, strong  # no bold that the alert did not put there itself
+    shown = [_visible("".join(c.content for c in t.children if c.type == "text"))
+             for t in tokens if t.type == "inline"]
+    assert f"[ERROR] {alert.title}" in shown
+    for sample in alert.samples[:5]:
+        assert sample in shown, sample
+    assert "http://" not in markdown and "www.evil" not in markdown  # no bare URL to auto-link
+
+
+def assert_inert_chat_text(text: str, alert: Alert) -> None:
+    """No ``<tag``, ``[text](url)`` or bare URL survives; with the zero-width spaces removed the
+    text is the plain-text body, i.e. every value exactly as written."""
+    assert not re.search(r"<[A-Za-z/@!]|\]\(|://|www\.", text), text
+    assert _visible(text) == alert.as_text()
+
+
+def test_markup_in_values_is_inert_on_every_channel(http_server, smtp_server, hostile):
+    http_server.reply = {"errcode": 0, "code": 0}  # one reply every robot accepts
+    mail = EmailChannel(host="127.0.0.1", port=smtp_server.port, sender="a@example.com",
+                        recipients=["b@example.com"])
+    channels = [WeComRobot(http_server.url("/wecom?key=k")), DingTalkRobot(http_server.url("/ding?access_token=t")),
+                FeishuBot(http_server.url("/feishu")), SlackWebhook(http_server.url("/slack")),
+                GenericWebhook(http_server.url("/hook")), mail]
+    assert all(r.ok for r in deliver(hostile, channels, backoff_seconds=TINY))
+    got = {r.path: r.body for r in http_server.received}
+
+    assert_inert_markdown(got["/wecom"]["markdown"]["content"], hostile)
+    assert_inert_markdown(got["/ding"]["markdown"]["text"], hostile)
+    assert got["/ding"]["markdown"]["title"] == hostile.title  # the notification preview is plain text
+    assert_inert_chat_text(got["/feishu"]["content"]["text"], hostile)
+
+    slack = [got["/slack"]["text"], got["/slack"]["blocks"][1]["text"]["text"]]
+    for text in slack:  # Slack links are <url|text>: with no raw "<" there is none
+        assert "<" not in text and ">" not in text
+    unescaped = slack[0].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert unescaped == hostile.as_text()
+
+    assert got["/hook"]["samples"] == hostile.samples and got["/hook"]["title"] == hostile.title  # JSON: raw
+
+    [(_, _, msg)] = smtp_server.messages
+    assert not msg.is_multipart() and msg.get_content_type() == "text/plain"  # no HTML part to inject into
+    body = msg.get_content().replace("\r\n", "\n").strip()
+    assert body == hostile.as_text() and all(f"campaign name {v}" in body for v in INJECTIONS[:5])
+
+
+@pytest.mark.parametrize("value", INJECTIONS + ["_under_ a_b snake__case x*y*z", "- item", "+ item",
+                                                "> quote", "12) x", "a | b | c", "~~gone~~", "C:\\dir\\f.csv"])
+def test_escape_markdown_shows_each_value_literally(value):
+    from markdown_it import MarkdownIt
+
+    from orchestration.alerting.message import escape_markdown
+
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse("- " + escape_markdown(value))
+    assert [t.type for t in tokens] == ["bullet_list_open", "list_item_open", "paragraph_open", "inline",
+                                        "paragraph_close", "list_item_close", "bullet_list_close"]
+    [inline] = [t for t in tokens if t.type == "inline"]
+    assert [c.type for c in inline.children] == ["text"]
+    assert _visible(inline.children[0].content) == value
+
+
+# --- a channel that stays down: bounded in attempts and in time ------------------------------------
+def test_channel_answering_500_is_retried_a_bounded_number_of_times(http_server, alert):
+    http_server.fail_first = 10**6  # always 500
+    started = time.monotonic()
+    [result] = deliver(alert, [DingTalkRobot(http_server.url("/ding?access_token=t"))], retries=3,
+                       backoff_seconds=0.05)
+    elapsed = time.monotonic() - started
+    assert not result.ok and result.attempts == 4 and "HTTP 500" in result.error
+    assert len(http_server.received) == 4
+    assert 0.05 + 0.1 + 0.2 <= elapsed < 5  # the three back-off waits, and nothing unbounded
+
+
+def test_channel_that_never_answers_times_out_each_attempt():
+    with socket.socket() as silent:  # accepts connections (backlog) but never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        started = time.monotonic()
+        [result] = deliver(Alert(kind="run_failed", title="x"), [GenericWebhook(url, timeout=0.3)],
+                           retries=2, backoff_seconds=TINY)
+        elapsed = time.monotonic() - started
+    assert not result.ok and result.attempts == 3 and "timed out" in result.error
+    assert 3 * 0.3 <= elapsed < 3 * 0.3 + 3
+
+
+# --- a real run with every channel configured leaks no secret --------------------------------------
+SECRETS = {"wecom": "wecomKEY7f3a9c1e", "ding_token": "dingTOKEN5b2e8d", "ding_secret": "SECding0c4f7a9b",
+           "feishu_hook": "feishuHOOK9e1d3b", "feishu_secret": "feishuSECRET2a6c", "slack": "slackTOKEN4d8f2e",
+           "hook": "hookTOKEN1c5e9a", "smtp": "smtpPASS8b3d1f"}
+
+
+@pytest.fixture
+def smtp_with_login():
+    """A real SMTP server that requires the login user/smtpPASS... (plain AUTH without TLS, locally)."""
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.local_servers import EphemeralController, Mailbox
+
+    mailbox, logins = Mailbox(), []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == SECRETS["smtp"].encode())
+
+    controller = EphemeralController(mailbox, hostname="127.0.0.1", port=0, auth_require_tls=False,
+                                     authenticator=authenticator)
+    controller.start()
+    mailbox.port, mailbox.logins = controller.port, logins
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.mark.slow
+def test_run_with_alerting_leaks_no_secret(tmp_path, http_server, smtp_with_login, capfd, caplog):
+    from orchestration.demo import generate_demo
+    from tests.harness import run_pipeline
+
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    generate_demo(landing, customers=60, seed=3)
+    orders = sorted(landing.glob("erp/*/orders.csv"))[-1]
+    orders.write_text("foo,bar\n1,2\n", encoding="utf-8")  # a failed run: the run_failed alert
+    http_server.reply = {"errcode": 0, "code": 0}
+    env = {
+        "CRM_PULSE_ALERT_WEBHOOK_URL": http_server.url(f"/hook?token={SECRETS['hook']}"),
+        "CRM_PULSE_ALERT_WECOM_URL": http_server.url(f"/wecom?key={SECRETS['wecom']}"),
+        "CRM_PULSE_ALERT_DINGTALK_URL": http_server.url(f"/ding?access_token={SECRETS['ding_token']}"),
+        "CRM_PULSE_ALERT_DINGTALK_SECRET": SECRETS["ding_secret"],
+        "CRM_PULSE_ALERT_FEISHU_URL": http_server.url(f"/open-apis/bot/v2/hook/{SECRETS['feishu_hook']}"),
+        "CRM_PULSE_ALERT_FEISHU_SECRET": SECRETS["feishu_secret"],
+        "CRM_PULSE_ALERT_SLACK_URL": f"http://127.0.0.1:{closed_port()}/services/T0/B0/{SECRETS['slack']}",  # down
+        "CRM_PULSE_SMTP_HOST": "127.0.0.1", "CRM_PULSE_SMTP_PORT": str(smtp_with_login.port),
+        "CRM_PULSE_SMTP_USER": "crm", "CRM_PULSE_SMTP_PASSWORD": SECRETS["smtp"],
+        "CRM_PULSE_ALERT_EMAIL_FROM": "crm-pulse@example.com", "CRM_PULSE_ALERT_EMAIL_TO": "ops@example.com",
+        "CRM_PULSE_ALERT_RETRIES": "1",
+    }
+    with caplog.at_level(logging.DEBUG):
+        run = run_pipeline(landing, warehouse, CRM_PULSE_FRESHNESS_CLOCK="now", **env)
+    captured = capfd.readouterr()
+
+    assert run.exit_code == 1 and "slack: DeliveryError: connection failed" in run.output, run.output
+    # every secret was really used ...
+    paths = {r.path for r in http_server.received}
+    assert {"/hook", "/wecom", "/ding", f"/open-apis/bot/v2/hook/{SECRETS['feishu_hook']}"} <= paths
+    assert all("sign" in r.body for r in http_server.received if r.path.startswith("/open-apis"))
+    assert smtp_with_login.messages and set(smtp_with_login.logins) == {(b"crm", SECRETS["smtp"].encode())}
+    # ... and none is in the console, the logs or any file the run left in the warehouse
+    outputs = {"summary": run.output, "stdout": captured.out, "stderr": captured.err, "log": caplog.text}
+    files = [p for p in warehouse.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files)  # the run's Dagster event log is among them
+    for name, secret in SECRETS.items():
+        for where, text in outputs.items():
+            assert secret not in text, (name, where)
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), (name, path)
+
+
+def test_file_url_is_refused_before_any_work(tmp_path):
+    """`crm-pulse run` with a file:// alert URL stops with one line naming the variable; nothing is read
+    or written (no warehouse, no Dagster run) and the URL's content is not shown."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"
+    landing.mkdir()
+    env = {**os.environ, "CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "CRM_PULSE_ALERT_WEBHOOK_URL": "file:///etc/passwd?token=fileTOKEN3e7a"}
+    cli = Path(sys.executable).parent / "crm-pulse"
+    done = subprocess.run([str(cli), "run"], env=env, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "CRM_PULSE_ALERT_WEBHOOK_URL" in output and "http://" in output
+    assert "Traceback" not in output and "fileTOKEN3e7a" not in output and "root:" not in output
+    assert not warehouse.exists() and not (tmp_path / "dagster_home").exists()

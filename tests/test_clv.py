@@ -239,6 +239,13 @@ STRESS = {  # edge histories: none, one, many repeat days; recent and long-ago l
 }
 
 
+def penalised_fallback_data():
+    """Everybody buys every week (one purchase rate: r, alpha -> inf) until a geometric dropout."""
+    rng = np.random.default_rng(4)
+    x = np.minimum(rng.geometric(0.3, 2000), 39).astype(float)
+    return x, x.copy(), np.full(x.size, 40.0)
+
+
 @pytest.fixture(scope="module")
 def oracle(summary, fits):
     if not ORACLE_PYTHON.exists():
@@ -247,8 +254,10 @@ def oracle(summary, fits):
         pytest.skip(f"lifetimes oracle not installed ({ORACLE_PYTHON}); build it with `make oracle-venv`")
     bg, gg = fits
     cols = ("frequency", "recency", "T", "monetary_value")
+    x, tx, T = penalised_fallback_data()
     request = {"bg": bg.params, "gg": gg.params, "t": list(HORIZONS),
-               "sets": {"cdnow": {c: summary[c].astype(float).tolist() for c in cols}, "stress": STRESS}}
+               "sets": {"cdnow": {c: summary[c].astype(float).tolist() for c in cols}, "stress": STRESS},
+               "penalised_bg": {"frequency": x.tolist(), "recency": tx.tolist(), "T": T.tolist(), "penalizer": 1e-3}}
     proc = subprocess.run([str(ORACLE_PYTHON), str(ORACLE_SCRIPT)], input=json.dumps(request),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -303,3 +312,95 @@ def test_oracle_same_predictions(oracle, summary, fits, which):
         ref = _nan(theirs[key])
         assert np.isfinite(mine).all() and np.isfinite(ref).all(), key
         np.testing.assert_allclose(mine, ref, rtol=1e-6, atol=0, err_msg=key)
+
+
+# ------------------------------------------------------------------ degenerate fits fall back
+def regular_buyers(n, seed):
+    """Customers who never stop buying (Poisson purchases with gamma-distributed rates up to the
+    end of observation, no dropout) and whose spend per purchase day comes from one Gamma(3, 10)
+    distribution for everybody: x, t_x, T (weeks) and m_x = mean spend of the x repeat days."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(2.0, 1 / 4.0, n)
+    T = rng.uniform(5.0, 52.0, n)
+    x = rng.poisson(lam * T).astype(float)
+    tx = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1.0), 0.0)  # last of x uniform arrivals
+    m = np.where(x > 0, rng.gamma(3.0 * np.maximum(x, 1), 10.0 / np.maximum(x, 1)), 0.0)
+    return x, tx, T, m
+
+
+def nbd_mle(x, T):
+    """Independent no-dropout (NBD) fit: x ~ NegBin(r, alpha/(alpha+T)) by Nelder-Mead on scipy's pmf."""
+    from scipy import optimize, stats
+
+    def nll(theta):
+        r, alpha = np.exp(theta)
+        return -stats.nbinom.logpmf(x, r, alpha / (alpha + T)).sum()
+
+    res = optimize.minimize(nll, [0.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-8,
+                                                                          "maxiter": 4000})
+    return np.exp(res.x)
+
+
+def test_no_dropout_identical_spend_uses_limiting_case():
+    x, tx, T, m = regular_buyers(100_000, seed=11)
+    bg = clv.fit_bgnbd(x, tx, T)
+    gg = clv.fit_gamma_gamma(x, m)
+    assert (bg.converged, bg.kind, gg.converged, gg.kind) == (True, "limiting", True, "limiting"), (bg, gg)
+    assert "degenerate" in bg.message and "degenerate" in gg.message
+    assert (bg.params["a"], bg.params["b"]) == (0.0, math.inf)
+    r, alpha = nbd_mle(x, T)
+    assert bg.params["r"] == pytest.approx(r, rel=1e-4) and bg.params["alpha"] == pytest.approx(alpha, rel=1e-4)
+    # the truth the data were drawn from (rates ~ Gamma(2, 4 per week))
+    assert bg.params["r"] == pytest.approx(2.0, rel=0.05) and bg.params["alpha"] == pytest.approx(4.0, rel=0.05)
+
+    summary = pl.DataFrame({"customer_id": np.arange(x.size), "frequency": x.astype(int), "recency": tx, "T": T,
+                            "monetary_value": m})
+    pred = clv.predict_customers(summary, bg, gg, horizon_days=90)
+    assert pred.null_count().row(0) == (0,) * 5  # every buying customer has every prediction
+    mean_spend = float(m[x > 0] @ x[x > 0] / x.sum())  # population mean spend per purchase day
+    rate = (r + x) / (alpha + T)  # posterior purchase rate per week, nobody ever leaves
+    np.testing.assert_array_equal(pred["p_alive"].to_numpy(), 1.0)
+    np.testing.assert_allclose(pred["expected_purchases"].to_numpy(), rate * 90 / 7, rtol=1e-4)
+    np.testing.assert_allclose(pred["expected_avg_value"].to_numpy(), mean_spend, rtol=1e-12)
+    clv_12m = sum(mean_spend * rate * 4.345 / 1.01**k for k in range(1, 13))
+    np.testing.assert_allclose(pred["clv"].to_numpy(), clv_12m, rtol=1e-4)
+
+
+def test_constant_spend_and_rates_use_limiting_case():
+    # everybody buys every week since the first purchase and always spends 100: no heterogeneity at all
+    n = 500
+    T = np.arange(n) % 40 + 10.0
+    x, tx, m = T.copy(), T.copy(), np.full(n, 100.0)
+    bg = clv.fit_bgnbd(x, tx, T)
+    gg = clv.fit_gamma_gamma(x, m)
+    assert bg.kind == "limiting" and gg.kind == "limiting", (bg.message, gg.message)
+    assert bg.params["lambda"] == pytest.approx(1.0, rel=1e-12) and gg.params["mean_spend"] == 100.0
+    ey = clv.conditional_expected_number_of_purchases(bg, 52.0, x, tx, T)
+    np.testing.assert_allclose(ey, 52.0, rtol=1e-9)  # one purchase a week (Poisson limit, rate 1)
+    np.testing.assert_allclose(clv.customer_lifetime_value(bg, gg, x, tx, T, m, discount_rate_monthly=0.0),
+                               100.0 * 12 * 4.345, rtol=1e-9)
+
+
+def test_penalised_fallback_when_no_limit_applies():
+    # one purchase rate for everybody and a geometric dropout: degenerate (r, alpha -> inf), but
+    # not towards "no dropout", so the fit is redone with lifetimes' L2 penalty
+    x, tx, T = penalised_fallback_data()
+    fit = clv.fit_bgnbd(x, tx, T)
+    assert fit.converged and fit.kind == "penalised", fit
+    assert "penalizer 0.001" in fit.message and "degenerate" in fit.message
+    same = clv.fit_bgnbd(x, tx, T, penalizer=1e-3)  # = lifetimes' penalizer_coef=0.001
+    assert fit.params == same.params and same.kind == "penalised"
+    assert fit.params["r"] / fit.params["alpha"] == pytest.approx(1.0, rel=0.02)  # one purchase a week
+    # mean dropout probability a/(a+b) against the dropouts observed (last purchase before week 39)
+    dropped = (x < 39).mean()
+    assert 0.2 < fit.params["a"] / (fit.params["a"] + fit.params["b"]) < 0.5 and dropped > 0.99
+    pa = clv.conditional_probability_alive(fit, x, tx, T)
+    assert np.isfinite(pa).all() and pa[x < 30].max() < 0.01  # long silent customers are gone
+
+
+def test_oracle_same_penalised_fallback(oracle):
+    # the fallback equals lifetimes' BetaGeoFitter(penalizer_coef=0.001) on the same customers
+    fit = clv.fit_bgnbd(*penalised_fallback_data())
+    assert fit.kind == "penalised"
+    for name in clv.BGNBD_PARAMS:
+        assert fit.params[name] == pytest.approx(oracle["penalised_bg"][name], rel=1e-3), name

@@ -100,7 +100,7 @@ def test_cdnow_params_match_published_benchmark(cdnow_run):
     params = published_params(cdnow_run)
     assert set(params) == {("bg_nbd", p) for p in BG_BENCH} | {("gamma_gamma", p) for p in GG_BENCH}
     for (model, name), row in params.items():
-        assert row.is_converged, row.fit_message
+        assert row.is_converged and row.fit_kind == "mle", row.fit_message
         # calibration: the 39 weeks 1997-01-01 .. 1997-09-30, weekly unit
         assert (day(row.calibration_start), day(row.calibration_end)) == (dt.date(1997, 1, 1), AS_OF)
         assert row.time_unit == "week"
@@ -255,7 +255,7 @@ def test_fit_failure_warns_and_publishes_nulls(tmp_path, case):
                  if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION)
     assert check.check_name == CONVERGED_CHECK and not check.passed and check.severity == AssetCheckSeverity.WARN
     assert params.height == 7 and params["value"].null_count() == 7 and not params["converged"].any()
-    assert params["message"].str.contains("too few").all()
+    assert params["message"].str.contains("too few").all() and (params["fit_kind"] == "not_fitted").all()
     if case == "empty_history":
         assert predictions.height == 0 and params["calibration_start"].null_count() == 7
         return
@@ -265,6 +265,42 @@ def test_fit_failure_warns_and_publishes_nulls(tmp_path, case):
     assert rows["C"]["frequency"] == 0 and rows["A"]["monetary_value"] == 30.0
     for col in PREDICTION_COLUMNS:
         assert predictions[col].null_count() == 3, col
+
+
+def test_regular_buyers_fall_back_to_limiting_case(tmp_path):
+    """Nobody ever stops buying (every customer orders every week from a first order day until the
+    analysis date) and every order is 100.00: both maximum-likelihood fits are degenerate, the
+    limiting cases are published (fit_kind), the run warns, and every buyer gets predictions."""
+    as_of = dt.date(2025, 6, 30)
+    orders = []
+    for c in range(300):
+        first = dt.date(2025, 1, 1) + dt.timedelta(days=c % 60)
+        orders += [(f"K{c:03d}", first + dt.timedelta(days=7 * k), Decimal("100.00"), True)
+                   for k in range((as_of - first).days // 7 + 1)]
+    result, logs, predictions, params = _materialize_clv(tmp_path, orders, as_of.isoformat())
+    assert result.success
+    check = next(e.event_specific_data for e in result.all_events
+                 if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION)
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert any("CLV: BG/NBD limiting fit" in m for m in logs), logs
+    assert any("CLV: Gamma-Gamma limiting fit" in m for m in logs), logs
+    assert params["converged"].all() and (params["fit_kind"] == "limiting").all()
+    rows = {(r["model"], r["parameter"]): r["value"] for r in params.iter_rows(named=True)}
+    # limiting cases computed independently: one purchase day a week for everybody (Poisson rate =
+    # repeat days / weeks observed), nobody leaves, population mean spend 100
+    x = {c: sum(1 for o in orders if o[0] == c) - 1 for c in {o[0] for o in orders}}
+    age = {c: (as_of - min(o[1] for o in orders if o[0] == c)).days / 7 for c in x}
+    rate = sum(x.values()) / sum(age.values())
+    assert rows[("bg_nbd", "purchase_rate")] == pytest.approx(rate, rel=1e-12)
+    assert rows[("bg_nbd", "a")] == 0.0 and rows[("bg_nbd", "b")] is None
+    assert rows[("gamma_gamma", "population_mean_spend")] == pytest.approx(100.0, rel=1e-12)
+    assert predictions.height == 300
+    assert predictions.select(PREDICTION_COLUMNS).null_count().sum_horizontal().item() == 0
+    assert (predictions["probability_alive"] == 1.0).all()
+    np.testing.assert_allclose(predictions["expected_purchases_365d"].to_numpy(), rate * 365 / 7, rtol=1e-12)
+    assert (predictions["expected_avg_order_value"] == 100.0).all()
+    value = sum(100.0 * rate * 4.345 / 1.01**k for k in range(1, 13))
+    np.testing.assert_allclose(predictions["predicted_value"].to_numpy(), value, rtol=1e-9)
 
 
 def test_time_unit_day_gives_same_predictions():

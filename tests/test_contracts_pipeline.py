@@ -4,6 +4,7 @@ the published data-health tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -116,24 +117,27 @@ def test_row_level_quarantine_loads_good_rows_and_conserves_rows(demo_run, tmp_p
     assert history.runs[0] == 2  # the demo run's records are kept beside this run's
 
 
-def test_blocking_mart_contract_stops_the_publish(demo_run, tmp_path):
-    """A full refresh from a landing folder with three buying customers: ingest and every dbt test
-    pass, but customer_rfm cannot fill five quintiles, so its contract fails (severity error),
-    the publish does not run and the published data stays as it was."""
+def test_blocking_mart_contract_stops_the_publish(demo_run, tmp_path, monkeypatch):
+    """A blocking mart-contract item fails only on a pipeline bug (README "What may block"). The
+    bug is simulated by one more error item in customer_rfm's suite, a real SQL check on the
+    built mart (every customer with frequency >= 1 counts as broken): ingest and every dbt test
+    pass, the contract fails, the publish does not run and the published data stays as it was."""
+    from data_contracts.mart_contracts import SqlCheck
+    from orchestration.assets import quality
+
     _, warehouse = copy_run(demo_run, tmp_path)
     before = fingerprint(warehouse)
-    landing = tmp_path / "tiny"
-    (landing / "crm" / "2026-01-01").mkdir(parents=True)
-    (landing / "erp" / "2026-01-01").mkdir(parents=True)
-    (landing / "crm" / "2026-01-01" / "customers.csv").write_text(
-        "customer_id,customer_name,status,first_deal_date\nT1,甲,活跃,2024-01-01\nT2,乙,活跃,2024-01-01\n"
-        "T3,丙,活跃,2024-01-01\n", encoding="utf-8")
-    (landing / "erp" / "2026-01-01" / "orders.csv").write_text(
-        "order_id,customer_id,order_date,status,amount\nX1,T1,2025-10-01,completed,100\n"
-        "X2,T2,2025-11-01,completed,200\nX3,T3,2025-12-01,completed,300\nX4,T1,2025-12-15,completed,50\n",
-        encoding="utf-8")
+    bug = SqlCheck("simulated_bug", "select customer_id from customer_rfm where frequency >= 1", "error",
+                   "simulated pipeline bug")
+    validate = quality.validate_mart
 
-    run = run_pipeline(landing, warehouse, full_refresh=True)
+    def with_bug(suite, con):
+        if suite.mart == "customer_rfm":
+            suite = dataclasses.replace(suite, sql_checks=(*suite.sql_checks, bug))
+        return validate(suite, con)
+
+    monkeypatch.setattr(quality, "validate_mart", with_bug)
+    run = run_pipeline(demo_run.landing, warehouse, full_refresh=True)
 
     assert run.exit_code == 1, run.output
     assert "refresh FAILED" in run.output and "published data left unchanged" in run.output

@@ -8,7 +8,9 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from data_contracts.contract import blank_markers
 from data_contracts.parsing import (
+    blank_to_null,
     clean_text,
     parse_bool,
     parse_date,
@@ -34,6 +36,32 @@ def one(parser, value, *args):
 def test_clean_text_folds_full_width_and_trims():
     assert run(clean_text, ["\u3000ＡＢＣ１２３\u3000", " x ", "", "   ", None, "a\u3000b", "C\u200b001"]) == [
         "ABC123", "x", None, None, None, "a b", "C001"]
+
+
+def test_clean_text_strips_control_characters_keeps_tab_and_newline():
+    assert run(clean_text, ["张\x00三", "a\x07b\x1bc\x7f", "x\x85y\x9f", "line1\nline2\tz", "\x00", "O\u22121"]) == [
+        "张三", "abc", "xy", "line1\nline2\tz", None, "O-1"]
+
+
+# --- blank markers ------------------------------------------------------------------------------
+
+BLANKS = ["N/A", "n/a", "#N/A", "N.A.", "n.a.", "(null)", "(NULL)", "NA", "na", "null", "NULL", "Null", "None", "none", "nil", "nan", "NaN", "NaT",
+          "<NA>", "undefined", "-", "--", "---", "—", "——", "–", "－", "/", "／", "无", "空", "暂无", "无数据", "未填",
+          "未填写", "(空白)", "（空白）", "(空)", "#NULL!", " N/A ", "\u3000无\u3000", "ＮＵＬＬ"]
+REAL_VALUES = ["未知", "unknown", "0", "?", "N", "n", "A", "NAN公司", "-5", "无锡", "空调", "N/A公司", "#VALUE!", "2024/3/5"]
+
+
+def test_blank_markers_cover_the_documented_spellings():
+    folded = {m.lower() for m in blank_markers()}
+    for required in ("n/a", "#n/a", "na", "null", "none", "-", "--", "—", "/", "无", "空", "暂无", "#null!", "nan",
+                     "(空白)"):
+        assert required in folded, required
+    assert "未知" not in folded  # a deliberate label, kept as written (data_contracts/values.yml)
+
+
+def test_blank_to_null_reads_every_marker_as_empty_and_keeps_real_values():
+    assert run(blank_to_null, BLANKS, blank_markers()) == [None] * len(BLANKS)
+    assert run(blank_to_null, REAL_VALUES + [" 张三 ", "", None], blank_markers()) == REAL_VALUES + ["张三", None, None]
 
 
 # --- dates --------------------------------------------------------------------------------------
@@ -66,6 +94,28 @@ def test_clean_text_folds_full_width_and_trims():
     ("2024-07-01T05:05:09Z", dt.datetime(2024, 7, 1, 13, 5, 9)),  # UTC -> Asia/Shanghai
     ("2024-07-01T13:05:09+08:00", dt.datetime(2024, 7, 1, 13, 5, 9)),
     ("2024-02-29", dt.datetime(2024, 2, 29)),
+    # spellings seen in Chinese CRM / ERP / ticketing exports
+    ("2024年3月5日", dt.datetime(2024, 3, 5)),
+    ("2024年03月05号", dt.datetime(2024, 3, 5)),
+    ("2024/3/5 14:03", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024/3/5 14:03:05.5", dt.datetime(2024, 3, 5, 14, 3, 5, 500_000)),
+    ("2024/3/5 上午9:03", dt.datetime(2024, 3, 5, 9, 3)),
+    ("2024年3月5日 下午2:03", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05 2:03:00 PM", dt.datetime(2024, 3, 5, 14, 3)),
+    ("20240305", dt.datetime(2024, 3, 5)),
+    ("45356", dt.datetime(2024, 3, 5)),
+    ("45356.25", dt.datetime(2024, 3, 5, 6)),
+    ("2024.03.05", dt.datetime(2024, 3, 5)),
+    ("2024.3.5 14:03", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-3-5", dt.datetime(2024, 3, 5)),
+    ("2024－03－05", dt.datetime(2024, 3, 5)),
+    ("2024-03-05T14:03", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05T14:03:00+08:00", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05T14:03:00.000+08:00", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05 14:03:00 +0800", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05T06:03:00+00:00", dt.datetime(2024, 3, 5, 14, 3)),
+    ("2024-03-05T14:03:00.000Z", dt.datetime(2024, 3, 5, 22, 3)),
+    ("2024-03-05 14:03:00.123456", dt.datetime(2024, 3, 5, 14, 3, 0, 123_456)),
 ])
 def test_parse_datetime_accepts(text, expected):
     assert one(parse_datetime, text) == expected
@@ -75,6 +125,7 @@ def test_parse_datetime_accepts(text, expected):
     "2023-02-29", "2024-02-30", "2024-13-01", "2024-00-10", "2024-07-01 24:00", "2024-07-01 13:60",
     "2024/2/30", "2024年2月30日", "20230229", "abc", "2024", "07/01/2024", "12345", "99999",
     "2024-07-01 13:05 bogus",
+    "24-03-05", "03/05/2024", "05/03/2024", "2024年3月", "Tue Mar 05 2024",  # ambiguous or partial
 ])
 def test_parse_datetime_rejects(text):
     assert one(parse_datetime, text) is None
@@ -149,14 +200,43 @@ def test_empty_input():
     ("9999999999999999.99", "9999999999999999.99"),  # largest decimal(18,2), to the cent
     ("12345678901234.56", "12345678901234.56"),
     ("1,234,567,890,123.45", "1234567890123.45"),
+    # Excel E-notation (a number in a narrow column), exact
+    ("1.2E+04", "12000.00"),
+    ("1.2e4", "12000.00"),
+    ("1.2345E+3", "1234.50"),
+    ("1.23456E+03", "1234.56"),
+    ("1e5", "100000.00"),
+    ("-1.5E+02", "-150.00"),
+    ("1.2345E-01", "0.12"),
+    ("１．２Ｅ＋０４", "12000.00"),
+    # accounting negatives, trailing minus, Chinese currency words
+    ("(1,234.00)", "-1234.00"),
+    ("1234-", "-1234.00"),
+    ("1,234.50-", "-1234.50"),
+    ("¥1,234.50-", "-1234.50"),
+    ("－1234", "-1234.00"),
+    ("\u22121234", "-1234.00"),  # U+2212 minus sign
+    ("+1234", "1234.00"),
+    ("１２３４", "1234.00"),
+    ("¥1,234.50", "1234.50"),
+    ("1,234.50元", "1234.50"),
+    ("1,234.50 元", "1234.50"),
+    ("1234.5元整", "1234.50"),
+    ("人民币1,234", "1234.00"),
+    ("RMB 1234", "1234.00"),
+    ("CNY 1,234.50", "1234.50"),
+    ("1,234.", "1234.00"),
 ])
 def test_parse_money_to_the_cent(text, expected):
     assert one(parse_money, text) == Decimal(expected)
 
 
 @pytest.mark.parametrize("text", [
-    "abc", "1.2.3", "12元5", "¥", "-", "(123", "123)", "-(3)", "--5", "1,23", "12 34", "1e5", "¥¥5",
+    "abc", "1.2.3", "12元5", "¥", "-", "(123", "123)", "-(3)", "--5", "1,23", "12 34", "¥¥5",
     "99999999999999999", "9999999999999999.995",
+    # European decimal comma: ambiguous beside the comma thousands separator, so never guessed
+    "1 234,50", "1.234,50", "1234,5",
+    "1e30", "1e999", "1.2E+", "E5", "-5-", "(5)-", "USD 100", "#VALUE!",
 ])
 def test_parse_money_rejects(text):
     assert one(parse_money, text) is None
@@ -181,6 +261,10 @@ def test_parse_money_large_column_matches_decimal_arithmetic():
 
 
 # --- int, float, bool, enum ---------------------------------------------------------------------
+
+def test_parse_int_reads_e_notation_exactly():
+    assert run(parse_int, ["1.2E+04", "1e3", "1.25E+1", "1.2E+30", "1E-1"]) == [12000, 1000, None, None, None]
+
 
 def test_parse_int():
     assert run(parse_int, ["1,234", "12.0", "12.5", "-3", "+4", "１２", "1,23", "abc", "", None,

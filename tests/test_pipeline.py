@@ -139,12 +139,18 @@ def test_reader_keeps_serving_db_open_during_refresh(demo_run, tmp_path):
     con.close()
 
 
-def test_refresh_failing_midway_leaves_published_data_unchanged(demo_run, tmp_path):
+def test_refresh_failing_midway_leaves_published_data_unchanged(demo_run, tmp_path, monkeypatch):
+    from orchestration.assets import clv
+
     warehouse = _copy_warehouse(demo_run, tmp_path)
     before = _fingerprint(warehouse)
-    # a broken parameter makes dbt fail after staging was rebuilt: the run fails before publish
-    failed = run_pipeline(demo_run.landing, warehouse, full_refresh=True,
-                          CRM_PULSE_DBT_VARS='{"rfm_window_days": "not-a-number"}')
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash in the CLV step")
+
+    # a step after the dbt build (staging and marts rebuilt in work.duckdb) fails: no publish
+    monkeypatch.setattr(clv, "fit_and_predict", crash)
+    failed = run_pipeline(demo_run.landing, warehouse, full_refresh=True)
     assert failed.exit_code != 0
     assert "refresh FAILED" in failed.output and "published data left unchanged" in failed.output
     assert _fingerprint(warehouse) == before

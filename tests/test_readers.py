@@ -307,15 +307,36 @@ def test_ndjson(tmp_path):
     assert notes == ["skipped blank line at line 2"]
 
 
-def test_ndjson_bad_line_names_the_line(tmp_path):
-    path = write(tmp_path / "t.jsonl", '{"a": 1}\n{"a": 2,}\n')
+def test_ndjson_bad_line_is_a_quarantined_row_not_a_file_problem(tmp_path):
+    path = write(tmp_path / "t.jsonl", '{"a": 1}\n{"a": 2,\n[1, 2]\n{"a": 4}\n')
+    header, frame, notes, batches = read_all(path, display_name="ticketing/2025-01-01/tickets.ndjson")
+    assert header == ["a"]
+    assert frame.rows() == [("1", 1), ("4", 4)]
+    rejected = pl.concat([b.rejected for b in batches])
+    assert rejected.rows() == [
+        (2, None, "parse_json_line", "not valid JSON (Expecting property name enclosed in double quotes at column 9)"),
+        (3, None, "parse_json_line", "not a JSON object (found list)"),
+    ]
+    assert notes == ["2 lines (2, 3) are not a valid JSON object: quarantined (rule parse_json_line)"]
+
+
+def test_bad_line_of_a_json_file_holding_one_object_per_line_is_quarantined(tmp_path):
+    path = write(tmp_path / "tickets.json", '{"a": "x"}\n{"a": "y"}\n{"a": "z"\n')
+    header, frame, notes, batches = read_all(path)
+    assert frame.rows() == [("x", 1), ("y", 2)]
+    assert pl.concat([b.rejected for b in batches]).rows() == [
+        (3, None, "parse_json_line", "not valid JSON (Expecting ',' delimiter at column 10)")]
+    assert notes == ["the .json file holds one JSON object per line; read it as NDJSON",
+                     "line 3 is not a valid JSON object: quarantined (rule parse_json_line)"]
+
+
+def test_ndjson_without_any_good_line_is_a_file_problem(tmp_path):
+    path = write(tmp_path / "t.jsonl", '{"a": 2,\n')
     with pytest.raises(FileProblem) as err:
         list(iter_batches(path, display_name="ticketing/2025-01-01/tickets.ndjson"))
     assert err.value.problem == "bad_json"
-    assert str(err.value).startswith("ticketing/2025-01-01/tickets.ndjson: line 2 is not valid JSON (")
-    path = write(tmp_path / "u.ndjson", '{"a": 1}\n[1, 2]\n')
-    with pytest.raises(FileProblem, match="line 2 is not a JSON object"):
-        list(iter_batches(path))
+    assert str(err.value) == ("ticketing/2025-01-01/tickets.ndjson: line 1 is not valid JSON (Expecting property "
+                              "name enclosed in double quotes at column 9) (and no line is a JSON object with fields)")
 
 
 def test_ndjson_header_is_the_union_of_keys_across_batches(tmp_path):

@@ -4,7 +4,7 @@
 
 {#- The analysis date as a DATE literal. -#}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of") }}' as date)
+    cast({{ sql_literal(var("as_of")) }} as date)
 {%- endmacro %}
 
 {#- Median of an expression (an aggregate). -#}
@@ -39,27 +39,10 @@
     (cast({{ numerator }} as double) / nullif(cast({{ denominator }} as double), 0))
 {%- endmacro %}
 
-{#- Mask a phone number or e-mail address: 138****5678, z***@example.com. -#}
-{% macro mask_contact(expression) -%}
-    case
-        when {{ expression }} is null then null
-        when {{ expression }} like '%@%'
-            then {{ dbt.concat(["substr(" ~ expression ~ ", 1, 1)", "'***'", "substr(" ~ expression ~ ", " ~ dbt.position("'@'", expression) ~ ")"]) }}
-        when {{ dbt.length(expression) }} >= 7
-            then {{ dbt.concat(["substr(" ~ expression ~ ", 1, 3)", "'****'", "substr(" ~ expression ~ ", " ~ dbt.length(expression) ~ " - 3, 4)"]) }}
-        else '****'
-    end
-{%- endmacro %}
-
-{#- Stable one-way hash of a contact value (for matching without exposing it). -#}
-{% macro hash_contact(expression) -%}
-    case when {{ expression }} is null then null else {{ dbt.hash("lower(trim(" ~ expression ~ "))") }} end
-{%- endmacro %}
-
 {#- Publication lineage every mart carries: the load that produced it and when. -#}
 {% macro publication_columns() -%}
-    cast('{{ run_value("CRM_PULSE_LOAD_ID", "load_id", "manual") }}' as {{ dbt.type_string() }}) as load_id,
-    cast('{{ run_value("CRM_PULSE_REFRESHED_AT", "refreshed_at", "1970-01-01 00:00:00") }}'
+    cast({{ sql_literal(run_value("CRM_PULSE_LOAD_ID", "load_id", "manual")) }} as {{ dbt.type_string() }}) as load_id,
+    cast({{ sql_literal(run_value("CRM_PULSE_REFRESHED_AT", "refreshed_at", "1970-01-01 00:00:00")) }}
         as {{ dbt.type_timestamp() }}) as refreshed_at
 {%- endmacro %}
 

@@ -35,14 +35,15 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The file path or glob of a source table: the first quoted argument of its external_location. -#}
+{#- The file path or glob of a source table: the first quoted argument of its external_location,
+    a DuckDB string literal (the sources write the path with its quotes doubled: o''brien). -#}
 {% macro raw_source_path(node) -%}
     {%- set location = (node.meta or {}).get('external_location') or (node.config.meta or {}).get('external_location') -%}
     {%- if not location -%}{{ return(none) }}{%- endif -%}
-    {%- set quoted = location.split("'") -%}
+    {%- set quoted = location.replace("''", "<crm_pulse:quote>").split("'") -%}
     {%- if quoted | length < 3 -%}
         {{ exceptions.raise_compiler_error("source " ~ node.source_name ~ "." ~ node.name
             ~ ": meta.external_location must quote a path, e.g. read_parquet('<dir>/*.parquet'), got " ~ location) }}
     {%- endif -%}
-    {{ return(quoted[1].replace('{name}', node.name).replace('{identifier}', node.identifier)) }}
+    {{ return(quoted[1].replace("<crm_pulse:quote>", "'").replace('{name}', node.name).replace('{identifier}', node.identifier)) }}
 {%- endmacro %}

@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol, Sequence, runtime_checkable
 
-from orchestration.alerting.message import Alert
+from orchestration.alerting.message import Alert, escape_chat_text
 
 DEFAULT_TIMEOUT = 10.0  # seconds, per HTTP request / SMTP connection
 MAX_BACKOFF = 30.0  # seconds, cap of one wait between attempts
@@ -191,7 +191,8 @@ class DingTalkRobot:
 
 @dataclass
 class FeishuBot:
-    """Feishu/Lark (飞书) custom bot, text message; adds ``timestamp``/``sign`` when ``secret`` is set."""
+    """Feishu/Lark (飞书) custom bot, text message; adds ``timestamp``/``sign`` when ``secret`` is set.
+    Text messages parse ``<at ...>`` / ``<b>`` tags and ``[text](url)`` links, so values are escaped."""
 
     url: str = field(repr=False)  # https://open.feishu.cn/open-apis/bot/v2/hook/...
     secret: str | None = field(default=None, repr=False)
@@ -202,7 +203,7 @@ class FeishuBot:
         _check_url(self.url, self.name)
 
     def payload(self, alert: Alert, timestamp_s: int | None = None) -> dict:
-        body: dict = {"msg_type": "text", "content": {"text": alert.as_text()}}
+        body: dict = {"msg_type": "text", "content": {"text": alert.as_text(escape_chat_text)}}
         if self.secret:
             ts = int(time.time()) if timestamp_s is None else timestamp_s
             body = {"timestamp": str(ts), "sign": feishu_sign(self.secret, ts), **body}

@@ -7,6 +7,7 @@ the variable, so a typo is caught at start-up rather than when the first alert i
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Mapping
 
 from orchestration.alerting.channels import (Channel, DingTalkRobot, EmailChannel, FeishuBot,
@@ -56,48 +57,70 @@ def retries_from_env(environ: Mapping[str, str] | None = None) -> int:
 
 
 def _email(env: Mapping[str, str]) -> EmailChannel | None:
+    from orchestration.settings import Problems
+
     host = _get(env, "CRM_PULSE_SMTP_HOST")
     if not host:
         stray = [n for n in _EMAIL_ONLY if _get(env, n)]
         if stray:
             raise ValueError(f"CRM_PULSE_SMTP_HOST is required when {stray[0]} is set")
         return None
-    recipients = [_address("CRM_PULSE_ALERT_EMAIL_TO", a.strip())
+    problems = Problems()
+    recipients = [problems.take(_address, "CRM_PULSE_ALERT_EMAIL_TO", a.strip())
                   for a in _get(env, "CRM_PULSE_ALERT_EMAIL_TO").split(",") if a.strip()]
     if not recipients:
-        raise ValueError("CRM_PULSE_ALERT_EMAIL_TO (comma-separated recipients) is required "
-                         "when CRM_PULSE_SMTP_HOST is set")
+        problems.append("CRM_PULSE_ALERT_EMAIL_TO (comma-separated recipients) is required "
+                        "when CRM_PULSE_SMTP_HOST is set")
     sender = _get(env, "CRM_PULSE_ALERT_EMAIL_FROM")
     if not sender:
-        raise ValueError("CRM_PULSE_ALERT_EMAIL_FROM is required when CRM_PULSE_SMTP_HOST is set")
+        problems.append("CRM_PULSE_ALERT_EMAIL_FROM is required when CRM_PULSE_SMTP_HOST is set")
+    else:
+        problems.take(_address, "CRM_PULSE_ALERT_EMAIL_FROM", sender)
     user, password = _get(env, "CRM_PULSE_SMTP_USER"), env.get("CRM_PULSE_SMTP_PASSWORD") or ""
     if bool(user) != bool(password):
         missing = "CRM_PULSE_SMTP_PASSWORD" if user else "CRM_PULSE_SMTP_USER"
-        raise ValueError(f"{missing} is required: set both CRM_PULSE_SMTP_USER and "
-                         "CRM_PULSE_SMTP_PASSWORD, or neither")
-    return EmailChannel(host=host, port=_int(env, "CRM_PULSE_SMTP_PORT", 25, 1, 65535),
-                        sender=_address("CRM_PULSE_ALERT_EMAIL_FROM", sender), recipients=recipients,
-                        username=user or None, password=password or None,
-                        starttls=_bool(env, "CRM_PULSE_SMTP_STARTTLS"))
+        problems.append(f"{missing} is required: set both CRM_PULSE_SMTP_USER and "
+                        "CRM_PULSE_SMTP_PASSWORD, or neither")
+    port = problems.take(_int, env, "CRM_PULSE_SMTP_PORT", 25, 1, 65535)
+    starttls = problems.take(_bool, env, "CRM_PULSE_SMTP_STARTTLS")
+    problems.raise_any()
+    return EmailChannel(host=host, port=port, sender=sender, recipients=recipients,
+                        username=user or None, password=password or None, starttls=starttls)
+
+
+def _shown(url: str) -> str:
+    """A URL as safe to print: scheme and host only (paths and queries carry robot keys and
+    tokens, e.g. Slack's and Feishu's, and the user part a password)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    rest = "/..." if (parts.path.strip("/") or parts.query) else ""
+    return f"{parts.scheme}://{host}{rest}" if parts.scheme else "<not a URL>"
+
+
+def _url_channel(env: Mapping[str, str], var: str, cls) -> Channel | None:
+    url, secret_var = _get(env, var), _SECRETS.get(var)
+    secret = _get(env, secret_var) if secret_var else ""
+    if not url:
+        if secret:
+            raise ValueError(f"{var} is required when {secret_var} is set")
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{var} must be an http:// or https:// URL with a host, got {_shown(url)!r}")
+    try:
+        return cls(url=url, secret=secret or None) if secret_var else cls(url=url)
+    except ValueError:
+        raise ValueError(f"{var} must be an http:// or https:// URL with a host, got {_shown(url)!r}") from None
 
 
 def channels_from_env(environ: Mapping[str, str] | None = None) -> list[Channel]:
-    """The configured channels (possibly none), defaulting to ``os.environ``."""
+    """The configured channels (possibly none), defaulting to ``os.environ``; raises
+    ``SettingsError`` listing every problem."""
+    from orchestration.settings import Problems
+
     env = os.environ if environ is None else environ
-    channels: list[Channel] = []
-    for var, cls in _URL_CHANNELS:
-        url, secret_var = _get(env, var), _SECRETS.get(var)
-        secret = _get(env, secret_var) if secret_var else ""
-        if not url:
-            if secret:
-                raise ValueError(f"{var} is required when {secret_var} is set")
-            continue
-        try:
-            channel = cls(url=url, secret=secret or None) if secret_var else cls(url=url)
-        except ValueError:
-            raise ValueError(f"{var} must be an http:// or https:// URL") from None
-        channels.append(channel)
-    email = _email(env)
-    if email:
-        channels.append(email)
-    return channels
+    problems = Problems()
+    channels = [problems.take(_url_channel, env, var, cls) for var, cls in _URL_CHANNELS]
+    channels.append(problems.take(_email, env))
+    problems.raise_any()
+    return [c for c in channels if c is not None]

@@ -1,10 +1,20 @@
-"""The alert value object and its renderings (plain text, Markdown, JSON-ready dict)."""
+"""The alert value object and its renderings (plain text, Markdown, JSON-ready dict).
+
+Values in an alert (titles, samples) can come from the exports (a customer or campaign name, a file
+name), so the text and Markdown bodies escape every value for the format they are read in:
+:func:`escape_markdown` for the Markdown robots, :func:`escape_chat_text` for chat text that
+parses tags and links (Feishu). Only labels and the configured ``details_hint`` stay as written.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+from typing import Callable
+
+from data_contracts.privacy import scrub
 
 KINDS = ("check_failed", "run_failed", "source_stale")
 SEVERITIES = ("error", "warning")
@@ -18,6 +28,42 @@ def _now_iso() -> str:
 
 def _clip(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# --- escaping of values for a channel's format ---------------------------------------------------
+ZWSP = "\u200b"  # zero-width space: invisible, but no tag, link or URL survives one inside it
+_TAG_OR_LINK = re.compile(r"<|\](?=\()")  # `<tag`, `<@user>`, `<at user_id=...>`; `[text](url)`
+_BARE_URL = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\.)")  # `scheme://...`, `www.`
+_MD_PUNCT = re.compile(r"[\\`*\[\]<>|~&]")  # Markdown markup characters (`_` below)
+_MD_UNDERSCORES = re.compile(r"_+")
+_MD_BLOCK_START = re.compile(r"^(?:[#+\-=]|\d+(?=[.)]))")  # a heading / list marker opening a line
+
+
+def escape_chat_text(value: str) -> str:
+    """Show ``value`` literally in chat text that parses ``<tags>``, ``[text](url)`` and bare URLs:
+    a zero-width space after every ``<``, between ``]`` and ``(`` and inside ``://`` / ``www.``."""
+    return _BARE_URL.sub(ZWSP, _TAG_OR_LINK.sub(lambda m: m.group(0) + ZWSP, " ".join(str(value).split())))
+
+
+def escape_markdown(value: str) -> str:
+    """Show ``value`` literally in Markdown (DingTalk, WeCom): on one line, every markup character
+    backslash-escaped (CommonMark), ``_`` unless inside a word, a leading block marker escaped, and
+    the :func:`escape_chat_text` breaks for renderers that ignore backslashes."""
+    text = _MD_PUNCT.sub(lambda m: "\\" + m.group(0), escape_chat_text(value))
+    text = _MD_UNDERSCORES.sub(lambda m: m.group(0) if _inside_word(text, m) else "\\_" * len(m.group(0)), text)
+    match = _MD_BLOCK_START.match(text)
+    if match and match.group(0).isdigit():
+        return f"{match.group(0)}\\{text[match.end():]}"
+    return "\\" + text if match else text
+
+
+def _inside_word(text: str, m: re.Match) -> bool:
+    before, after = text[m.start() - 1: m.start()], text[m.end(): m.end() + 1]
+    return before.isalnum() and after.isalnum()
+
+
+def _verbatim(value: str) -> str:
+    return value
 
 
 @dataclass
@@ -40,8 +86,9 @@ class Alert:
             raise ValueError(f"Alert.kind must be one of {KINDS}, got {self.kind!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"Alert.severity must be one of {SEVERITIES}, got {self.severity!r}")
-        self.title = " ".join(str(self.title).split())
-        self.samples = [str(s) for s in self.samples]
+        # Alerts quote export values and error texts: contact details in them are masked first.
+        self.title = scrub(" ".join(str(self.title).split()))
+        self.samples = [scrub(str(s)) for s in self.samples]
 
     # --- renderings ------------------------------------------------------------------------
     def fields(self) -> list[tuple[str, str]]:
@@ -60,25 +107,26 @@ class Alert:
         extra = f" ({len(shown)} of {len(self.samples)})" if len(self.samples) > len(shown) else ""
         return shown, f"Samples{extra}"
 
-    def as_text(self) -> str:
-        """Concise plain-text body (email, Feishu, chat fallbacks)."""
-        lines = [f"[{self.severity.upper()}] {self.title}"]
-        lines += [f"{label}: {value}" for label, value in self.fields() if label != "Severity"]
+    def as_text(self, escape: Callable[[str], str] = _verbatim) -> str:
+        """Concise plain-text body (email, Feishu, chat fallbacks); ``escape`` is applied to every value."""
+        lines = [f"[{self.severity.upper()}] {escape(self.title)}"]
+        lines += [f"{label}: {escape(value)}" for label, value in self.fields() if label != "Severity"]
         samples, heading = self.shown_samples()
         if heading:
             lines.append(f"{heading}:")
-            lines += [f"  - {s}" for s in samples]
+            lines += [f"  - {escape(s)}" for s in samples]
         lines.append(f"Look further: {self.details_hint}")
         return "\n".join(lines)
 
     def as_markdown(self) -> str:
-        """Light Markdown body that DingTalk, WeCom and Slack-like renderers all accept."""
-        lines = [f"### [{self.severity.upper()}] {self.title}", ""]
-        lines += [f"- **{label}:** {value}" for label, value in self.fields() if label != "Severity"]
+        """Light Markdown body that DingTalk, WeCom and Slack-like renderers all accept; every
+        value is :func:`escape_markdown`-escaped."""
+        lines = [f"### [{self.severity.upper()}] {escape_markdown(self.title)}", ""]
+        lines += [f"- **{label}:** {escape_markdown(value)}" for label, value in self.fields() if label != "Severity"]
         samples, heading = self.shown_samples()
         if heading:
             lines += ["", f"**{heading}:**", ""]
-            lines += [f"- {s}" for s in samples]
+            lines += [f"- {escape_markdown(s)}" for s in samples]
         lines += ["", f"Look further: {self.details_hint}"]
         return "\n".join(lines)
 

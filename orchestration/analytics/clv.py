@@ -17,6 +17,21 @@ Pure numpy/scipy/polars functions, no Dagster. Sources of every formula:
 Conventions: x = frequency (repeat purchase days), t_x = recency, T = age, all in one time unit
 ("W" = 7 days, "D" = 1 day). Fits never raise on data problems: they return a FitResult with
 ``converged=False`` and a message, and the prediction helpers turn such fits into NaN/null.
+
+Degenerate fits: when the maximum-likelihood optimum runs off to a parameter limit (a parameter
+beyond exp(+/-14) on the optimiser's scale), the data sit on a boundary of the model and the fit
+falls back (``FitResult.kind``):
+
+* ``limiting`` - the model's limiting case, itself fitted by maximum likelihood. BG/NBD with
+  a/(a+b) -> 0 (nobody drops out; also a converged optimum with a/(a+b) < exp(-14)) is the NBD
+  model: P(alive) = 1 and E[Y(t)] = (r+x) t / (alpha+T) (a = 0, b = inf); if its purchase rates
+  do not vary either (r, alpha -> inf) it is the Poisson model, E[Y(t)] = lambda t with
+  lambda = sum(x) / sum(T) (r = alpha = inf). Gamma-Gamma with q -> inf (no spend heterogeneity
+  between customers; also when every repeat buyer has the same mean spend, where the optimum is
+  unbounded) predicts the population mean spend for everyone: E[M] = sum(x m_x) / sum(x), the
+  MLE of p/nu (p, q, v not identified; log-likelihood NaN).
+* ``penalised`` - any other degenerate or non-converged optimum: refitted with the L2 penalty of
+  lifetimes' ``penalizer_coef`` (0.001, then 0.01, 0.1), the first that converges.
 """
 
 from __future__ import annotations
@@ -34,7 +49,10 @@ DAYS_PER_UNIT = {"D": 1.0, "W": 7.0}
 UNITS_PER_MONTH = {"D": 30.0, "W": 4.345, "M": 1.0}
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
 GG_PARAMS = ("p", "q", "v")
-_LOG_BOUND = 18.0  # |log(param)| limit of the optimiser; an optimum on it is a degenerate fit
+_LOG_BOUND = 18.0  # |log(param)| limit of the optimiser
+_DEGENERATE = 14.0  # |log(param)| beyond which an optimum is degenerate (a parameter running off to 0 or inf)
+PENALIZERS = (1e-3, 1e-2, 1e-1)  # fallback penalties tried in turn (lifetimes' penalizer_coef scale)
+FIT_KINDS = ("mle", "penalised", "limiting", "not_fitted")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +61,8 @@ class FitResult:
 
     ``params`` are in the data's units (NaN when no fit was attempted); ``log_likelihood`` is the
     total (not mean) unpenalised log-likelihood at ``params``; ``converged`` is False whenever the
-    fit must not be used for predictions, and ``message`` says why.
+    fit must not be used for predictions, and ``message`` says why. ``kind`` is one of FIT_KINDS
+    (see the module docstring): how the usable parameters were obtained.
     """
 
     params: dict[str, float]
@@ -51,6 +70,7 @@ class FitResult:
     n_customers: int
     converged: bool
     message: str
+    kind: str = "mle"
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,7 +226,7 @@ def _gg_nll(theta, x, mx, w, ks, counts, penalizer):
 def _minimize(fun, theta0, args) -> tuple[np.ndarray, str, bool]:
     """L-BFGS-B on log-parameters with the analytic gradient; if that fails away from the bounds,
     a capped Nelder-Mead run and an L-BFGS-B polish from its end point. Converged = finite,
-    gradient ~ 0 and no parameter on the bound."""
+    gradient ~ 0 and no parameter beyond exp(+/-_DEGENERATE) (a degenerate optimum)."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(theta0)
     opts = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9}
     res = optimize.minimize(fun, theta0, args=args, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
@@ -219,18 +239,63 @@ def _minimize(fun, theta0, args) -> tuple[np.ndarray, str, bool]:
         if not np.isfinite(res.fun) or polish.fun <= res.fun:
             res = polish
     fval, grad = fun(res.x, *args)
-    at_bound = bool(np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6))
+    at_bound = bool(np.any(np.abs(res.x) > _DEGENERATE))
     ok = bool(np.isfinite(fval) and np.all(np.isfinite(res.x)) and np.max(np.abs(grad)) < 1e-4 and not at_bound)
     msg = str(res.message)
     if at_bound:
-        msg = f"a parameter reached exp(+/-{_LOG_BOUND:g}): degenerate maximum-likelihood fit ({msg})"
+        msg = f"a parameter passed exp(+/-{_DEGENERATE:g}): degenerate maximum-likelihood fit ({msg})"
     elif not ok:
         msg = f"optimiser did not converge (max |gradient| {np.max(np.abs(grad)):.3g}): {msg}"
     return res.x, msg, ok
 
 
 def _failed(names, n, message) -> FitResult:
-    return FitResult(dict.fromkeys(names, math.nan), math.nan, int(n), False, message)
+    return FitResult(dict.fromkeys(names, math.nan), math.nan, int(n), False, message, "not_fitted")
+
+
+def _penalised(attempt, n, mle_message) -> FitResult | None:
+    """Refit with the PENALIZERS in turn: the first converged fit (kind "penalised"), else None.
+    ``attempt(penalizer)`` returns (params, log_likelihood, message, converged)."""
+    for penalizer in PENALIZERS:
+        params, ll, _, ok = attempt(penalizer)
+        if ok:
+            return FitResult(params, ll, n, True, f"penalised fit (penalizer {penalizer:g}) after: {mle_message}",
+                             "penalised")
+    return None
+
+
+def _nbd_nll(theta, x, T, w, penalizer):
+    """No-dropout limit of BG/NBD (a/(a+b) -> 0): -LL/n and gradient in log-space of
+    ln L = lnG(r+x) - lnG(r) + r ln(alpha) - (r+x) ln(alpha+T) (the [FHL05] eq. 6 limit)."""
+    r, alpha = params = np.exp(theta)
+    n = w.sum()
+    l_aT = np.log(alpha + T)
+    ll = w @ (special.gammaln(r + x) - special.gammaln(r) + r * math.log(alpha) - (r + x) * l_aT)
+    d_r = w @ (special.digamma(r + x) - special.digamma(r) + math.log(alpha) - l_aT)
+    d_alpha = w @ (r / alpha - (r + x) / (alpha + T))
+    grad = -np.array([d_r, d_alpha]) * params / n + 2.0 * penalizer * params**2
+    return -ll / n + penalizer * np.sum(params**2), grad
+
+
+def _bgnbd_no_dropout(x, T, n, mle_message) -> FitResult:
+    """The limiting case a/(a+b) -> 0 of a degenerate BG/NBD fit: NBD (r, alpha; a = 0, b = inf),
+    or Poisson (lambda = sum x / sum T; r = alpha = inf) when the NBD optimum is degenerate too."""
+    scale = float(1.0 / T.max())
+    (xs, Ts), w, _, _ = _collapse(x, T * scale)
+    theta, msg, ok = _minimize(_nbd_nll, np.zeros(2), (xs, Ts, w, 0.0))
+    r, alpha = np.exp(theta)
+    note = f"limiting case of a degenerate fit ({mle_message})"
+    if ok:
+        alpha = float(alpha / scale)
+        ll = float(w @ (special.gammaln(r + xs) - special.gammaln(r) + r * math.log(alpha)
+                        - (r + xs) * np.log(alpha + Ts / scale)))
+        return FitResult({"r": float(r), "alpha": alpha, "a": 0.0, "b": math.inf}, ll, n, True,
+                         f"no dropout (a/(a+b) -> 0, NBD): probability alive 1; {note}", "limiting")
+    lam = float(x.sum() / T.sum())
+    ll = float(x.sum() * math.log(lam) - lam * T.sum()) if lam > 0 else 0.0
+    return FitResult({"r": math.inf, "alpha": math.inf, "a": 0.0, "b": math.inf, "lambda": lam}, ll, n, True,
+                     "no dropout and no purchase-rate heterogeneity (Poisson, lambda = sum x / sum T): "
+                     f"probability alive 1; {note}", "limiting")
 
 
 def _collapse(x, *others):
@@ -285,14 +350,26 @@ def fit_bgnbd(frequency, recency, T, *, penalizer: float = 0.0, min_customers: i
         theta0 = np.log([init[k] for k in BGNBD_PARAMS])
     else:
         theta0 = np.full(4, 0.1)
-    with np.errstate(all="ignore"):
-        theta, msg, ok = _minimize(_bgnbd_nll, theta0, (xs, txs, Ts, w, ks, counts, penalizer))
+
+    def attempt(pen):
+        theta, msg, ok = _minimize(_bgnbd_nll, theta0, (xs, txs, Ts, w, ks, counts, pen))
         params = dict(zip(BGNBD_PARAMS, np.exp(theta).tolist()))
         params["alpha"] = float(params["alpha"] / scale)
         theta_u = np.log([params[k] for k in BGNBD_PARAMS])
-        ll = -n * _bgnbd_nll(theta_u, xs, txs / scale, Ts / scale, w, ks, counts, 0.0)[0]
-    ok = ok and bool(np.isfinite(ll))
-    return FitResult(params, float(ll), n, ok, msg if ok else f"BG/NBD fit failed: {msg}")
+        ll = float(-n * _bgnbd_nll(theta_u, xs, txs / scale, Ts / scale, w, ks, counts, 0.0)[0])
+        return params, ll, msg, ok and bool(np.isfinite(ll))
+
+    with np.errstate(all="ignore"):
+        params, ll, msg, ok = attempt(penalizer)
+        # mean dropout probability per purchase below exp(-14) (converged on the flat ridge towards
+        # a -> 0 or b -> inf, or run off along it): the data say nobody drops out
+        dropout = params["a"] / (params["a"] + params["b"])
+        if ok and dropout >= math.exp(-_DEGENERATE):
+            return FitResult(params, ll, n, True, msg, "penalised" if penalizer else "mle")
+        if dropout < math.exp(-_DEGENERATE):
+            return _bgnbd_no_dropout(x, T, n, msg if not ok else f"mean dropout probability a/(a+b) = {dropout:.3g}")
+        fallback = _penalised(attempt, n, msg) if penalizer == 0 else None
+    return fallback or FitResult(params, ll, n, False, f"BG/NBD fit failed: {msg}")
 
 
 def fit_gamma_gamma(frequency, monetary_value, *, penalizer: float = 0.0, min_repeat_customers: int = 10,
@@ -321,17 +398,35 @@ def fit_gamma_gamma(frequency, monetary_value, *, penalizer: float = 0.0, min_re
     note = f"; {dropped} repeat buyers with non-positive spend left out" if dropped else ""
     if n < min_repeat_customers:
         return _failed(GG_PARAMS, n, f"too few repeat buyers to fit Gamma-Gamma: {n} < {min_repeat_customers}{note}")
-    init = initial_params or {"p": 1.0, "q": 2.0, "v": float(np.mean(m))}
-    theta0 = np.log([init[k] for k in GG_PARAMS])
+    # spend rescaled to mean 1 while optimising (p, q are scale free, v scales with the money
+    # unit), so a degenerate optimum is told apart from a large currency amount
+    scale = float(np.mean(m))
+    init = dict(initial_params or {"p": 1.0, "q": 2.0, "v": scale})
+    theta0 = np.log([init["p"], init["q"], init["v"] / scale])
+
+    def attempt(pen):
+        theta, msg, ok = _minimize(_gg_nll, theta0, (xs, ms / scale, w, ks, counts, pen))
+        params = dict(zip(GG_PARAMS, np.exp(theta).tolist()))
+        params["v"] *= scale
+        theta_u = np.log([params[k] for k in GG_PARAMS])
+        ll = float(-n * _gg_nll(theta_u, xs, ms, w, ks, counts, 0.0)[0])
+        ok = ok and bool(np.isfinite(ll))
+        if ok and params["q"] <= 1.0:
+            ok, msg = False, f"q = {params['q']:.4g} <= 1: population mean spend is undefined"
+        return params, ll, msg, ok
+
     with np.errstate(all="ignore"):
         (xs, ms), w, ks, counts = _collapse(x, m)
-        theta, msg, ok = _minimize(_gg_nll, theta0, (xs, ms, w, ks, counts, penalizer))
-        params = dict(zip(GG_PARAMS, np.exp(theta).tolist()))
-        ll = -n * _gg_nll(theta, xs, ms, w, ks, counts, 0.0)[0]
-    ok = ok and bool(np.isfinite(ll))
-    if ok and params["q"] <= 1.0:
-        ok, msg = False, f"q = {params['q']:.4g} <= 1: population mean spend is undefined"
-    return FitResult(params, float(ll), n, ok, (msg if ok else f"Gamma-Gamma fit failed: {msg}") + note)
+        params, ll, msg, ok = attempt(penalizer)
+        if ok:
+            return FitResult(params, ll, n, True, msg + note, "penalised" if penalizer else "mle")
+        if params["q"] > math.exp(_DEGENERATE) or np.ptp(m) == 0:  # no spend heterogeneity between customers
+            mean = float(x @ m / x.sum())
+            return FitResult({"p": math.nan, "q": math.inf, "v": math.inf, "mean_spend": mean}, math.nan, n, True,
+                             "no spend heterogeneity (q -> inf): every customer gets the population mean spend "
+                             f"sum(x m_x) / sum(x); limiting case of a degenerate fit ({msg}){note}", "limiting")
+        fallback = _penalised(attempt, n, msg) if penalizer == 0 else None
+    return fallback or FitResult(params, ll, n, False, f"Gamma-Gamma fit failed: {msg}{note}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,10 +440,30 @@ def _params(params, names) -> tuple[float, ...]:
     return tuple(float(params[k]) for k in names)
 
 
+def _limit(params, key: str) -> float | None:
+    """The limiting-case constant ``key`` (BG/NBD "lambda", Gamma-Gamma "mean_spend") when set."""
+    if isinstance(params, FitResult):
+        params = params.params if params.converged else {}
+    value = params.get(key)
+    return None if value is None else float(value)
+
+
+def _purchase_rate(params, x, T) -> np.ndarray | None:
+    """No-dropout limit (a = 0): the posterior purchase rate (r+x)/(alpha+T) (NBD) or lambda
+    (Poisson); None for a proper BG/NBD fit."""
+    r, alpha, a, _ = _params(params, BGNBD_PARAMS)
+    if a != 0.0:
+        return None
+    lam = _limit(params, "lambda")
+    return np.full(np.shape(x), lam) if lam is not None else (r + x) / (alpha + T)
+
+
 def conditional_probability_alive(params, frequency, recency, T) -> np.ndarray:
     """P(alive | x, t_x, T) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)) ([H-021]),
     computed as expit(-log term); 1 for x = 0."""
     r, alpha, a, b = _params(params, BGNBD_PARAMS)
+    if a == 0.0:  # no-dropout limit: everybody is alive
+        return np.ones(np.broadcast(np.asarray(frequency), np.asarray(recency), np.asarray(T)).shape)
 
     def block(x, tx, T):
         log_div = (r + x) * np.log((alpha + T) / (alpha + tx)) + np.log(a / (b + np.maximum(x, 1.0) - 1.0))
@@ -366,6 +481,9 @@ def conditional_expected_number_of_purchases(params, t, frequency, recency, T) -
     r, alpha, a, b = _params(params, BGNBD_PARAMS)
 
     def block(t, x, tx, T):
+        rate = _purchase_rate(params, x, T)
+        if rate is not None:  # no-dropout limit: E[Y(t)] = rate x t
+            return rate * t
         A, B, C = r + x, b + x, a + b + x - 1.0
         z = t / (alpha + T + t)
         ln_hyp = np.log(special.hyp2f1(A, B, C, z))
@@ -384,8 +502,11 @@ def conditional_expected_average_profit(gg_params, frequency, monetary_value) ->
     """E[M | p, q, v, m_x, x] = (q-1)/(px+q-1) * vp/(q-1) + px/(px+q-1) * m_x ([H-025] eq. 5):
     a weighted average of the population mean spend and the customer's own mean m_x."""
     p, q, v = _params(gg_params, GG_PARAMS)
+    mean = _limit(gg_params, "mean_spend")
 
     def block(x, m):
+        if mean is not None:  # no-heterogeneity limit: the population mean for everyone
+            return np.full(x.shape, mean)
         weight = p * x / (p * x + q - 1.0)
         return (1.0 - weight) * (v * p / (q - 1.0)) + weight * m
 

@@ -3,7 +3,9 @@
 The business logic of the ``analytics/clv_models`` asset, free of Dagster: build the RFM summary
 of completed orders up to the analysis date, fit BG/NBD and Gamma-Gamma (orchestration/analytics/
 clv.py), predict per customer. Data problems never raise: a fit that fails (empty history, too
-few repeat buyers, no convergence, degenerate optimum) yields a warning and null predictions.
+few repeat buyers, no convergence of the fit and of its penalised fallback) yields a warning and
+null predictions; a degenerate optimum falls back to the model's limiting case or a penalised fit
+(``fit_kind``), with a warning, and predictions are published.
 Configuration errors (an unknown time unit, a negative margin) do raise ``ValueError``.
 """
 
@@ -31,6 +33,8 @@ UNIT_NAMES = {"W": "week", "D": "day"}
 #: published parameter names per model (Gamma-Gamma's v is the paper's gamma).
 PARAM_NAMES = {"bg_nbd": dict(zip(clv.BGNBD_PARAMS, clv.BGNBD_PARAMS)),
                "gamma_gamma": {"p": "p", "q": "q", "v": "gamma"}}
+#: extra parameters of the limiting cases (clv.py module docstring), published when present.
+LIMIT_NAMES = {"bg_nbd": {"lambda": "purchase_rate"}, "gamma_gamma": {"mean_spend": "population_mean_spend"}}
 
 PREDICTION_SCHEMA = {
     "customer_id": pl.String,
@@ -52,6 +56,7 @@ PARAMS_SCHEMA = {
     "log_likelihood": pl.Float64,
     "customers": pl.Int64,
     "converged": pl.Boolean,
+    "fit_kind": pl.String,
     "message": pl.String,
     "calibration_start": pl.Date,
     "calibration_end": pl.Date,
@@ -130,7 +135,8 @@ def fit_and_predict(orders: pl.DataFrame, as_of: dt.date, config: CLVConfig,
                        min_customers=config.min_repeat_buyers, min_repeat_customers=config.min_repeat_buyers)
     gg = clv.fit_gamma_gamma(summary["frequency"], summary["monetary_value"],
                              min_repeat_customers=config.min_repeat_buyers)
-    warnings = []
+    warnings = [f"{name} {fit.kind} fit: {fit.message}"
+                for name, fit in (("BG/NBD", bg), ("Gamma-Gamma", gg)) if fit.converged and fit.kind != "mle"]
     if not bg.converged:
         warnings.append(f"BG/NBD not fitted ({bg.message}): probability_alive, expected purchases and "
                         "predicted_value are null")
@@ -159,13 +165,16 @@ def fit_and_predict(orders: pl.DataFrame, as_of: dt.date, config: CLVConfig,
 
     rows = []
     for model, fit in (("bg_nbd", bg), ("gamma_gamma", gg)):
-        for name, published in PARAM_NAMES[model].items():
+        names = {**PARAM_NAMES[model], **{k: v for k, v in LIMIT_NAMES[model].items() if k in fit.params}}
+        for name, published in names.items():
             value = fit.params.get(name, math.nan)
             rows.append({
                 "model": model, "parameter": published,
+                # null: not fitted, or a parameter at its limit (inf) / not identified there (limiting case)
                 "value": float(value) if fit.converged and math.isfinite(value) else None,
                 "log_likelihood": fit.log_likelihood if fit.converged and math.isfinite(fit.log_likelihood) else None,
-                "customers": fit.n_customers, "converged": fit.converged, "message": fit.message,
+                "customers": fit.n_customers, "converged": fit.converged, "fit_kind": fit.kind,
+                "message": fit.message,
                 "calibration_start": calibration_start, "calibration_end": as_of,
                 "time_unit": UNIT_NAMES[config.time_unit], "horizon_months": config.horizon_months,
                 "margin": config.margin, "monthly_discount_rate": config.monthly_discount_rate,

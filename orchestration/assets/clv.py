@@ -6,6 +6,7 @@ the graph reads marts/fct_orders -> analytics/clv_models -> the marts that join 
 """
 
 import datetime as dt
+import math
 import os
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
                   "log-likelihood and calibration period; <raw>/_analytics/clv_model_params.parquet."),
     ],
     check_specs=[AssetCheckSpec(CONVERGED_CHECK, asset=PARAMS_KEY,
-                                description="Both models were fitted (else their predictions are null).")],
+                                description="Both models were fitted by plain maximum likelihood (WARN: a model "
+                                "fell back to its limiting case or a penalised fit, or was not fitted and its "
+                                "predictions are null).")],
     op_tags={"crm_pulse/layer": "analytics"},
 )
 def clv_models(context: AssetExecutionContext, settings: PipelineSettings):
@@ -94,7 +97,7 @@ def clv_models(context: AssetExecutionContext, settings: PipelineSettings):
 
     fits = {"bg_nbd": out.bg_fit, "gamma_gamma": out.gg_fit}
     context.log.info(f"CLV on {orders.height} completed orders up to {as_of}: " + "; ".join(
-        f"{name} {'fitted' if fit.converged else 'NOT fitted'} on {fit.n_customers} customers"
+        f"{name} {f'fitted ({fit.kind})' if fit.converged else 'NOT fitted'} on {fit.n_customers} customers"
         for name, fit in fits.items()))
     yield MaterializeResult(asset_key=PREDICTIONS_KEY, metadata={
         "customers": out.predictions.height,
@@ -102,8 +105,11 @@ def clv_models(context: AssetExecutionContext, settings: PipelineSettings):
         "path": MetadataValue.path(str(folder / "clv_customer_predictions.parquet")),
     })
     yield MaterializeResult(asset_key=PARAMS_KEY, metadata={
-        **{f"{name}_{k}": v for name, fit in fits.items() if fit.converged for k, v in fit.params.items()},
-        **{f"{name}_log_likelihood": fit.log_likelihood for name, fit in fits.items() if fit.converged},
+        **{f"{name}_{k}": v for name, fit in fits.items() if fit.converged for k, v in fit.params.items()
+           if math.isfinite(v)},
+        **{f"{name}_log_likelihood": fit.log_likelihood for name, fit in fits.items()
+           if fit.converged and math.isfinite(fit.log_likelihood)},
+        **{f"{name}_fit_kind": fit.kind for name, fit in fits.items()},
         "time_unit": config.time_unit, "calibration_end": as_of.isoformat(),
         "path": MetadataValue.path(str(folder / "clv_model_params.parquet")),
     })

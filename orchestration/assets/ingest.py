@@ -17,9 +17,10 @@ from dagster import (
     asset,
 )
 
+from data_contracts import privacy
 from data_contracts.contract import Contract, contracts
 from data_contracts.ingest import RawLayout, ingest_entity
-from data_contracts.landing import discover
+from data_contracts import landing
 from data_contracts.readers import FileProblem
 from orchestration.resources import PipelineSettings
 
@@ -65,15 +66,26 @@ def build_ingest_asset(contract: Contract):
     )
     def _ingest(context: AssetExecutionContext, settings: PipelineSettings):
         cfg = settings.get()
-        files = discover(cfg.landing_dir, contract.source, contract.entity)
-        context.log.info(f"{contract.entity}: {len(files)} export file(s) under {cfg.landing_dir}")
+        found = landing.scan(cfg.landing_dir)  # README "Data contracts": what loads, what is ignored and why
+        landing.write_landing_record(cfg.raw_dir, cfg.landing_dir, found)
+        ignored = [(path, reason) for path, reason in found.ignored if path.startswith(f"{contract.source}/")]
+        for path, reason in ignored:
+            context.log.warning(f"ignored {path}: {reason}")
         try:
+            problems = found.problems_of(contract.source, contract.entity)
+            if problems:
+                raise problems[0].error()
+            files = found.files(contract.source, contract.entity)
+            context.log.info(f"{contract.entity}: {len(files)} export file(s) under {cfg.landing_dir}")
             result = ingest_entity(
                 contract.entity, files, cfg.raw_dir, load_id=load_id_of(context),
                 loaded_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
                 batch_rows=cfg.ingest_batch_rows,
                 full_refresh=context.run.tags.get("crm_pulse/full_refresh") == "true",
+                hash_key=privacy.hash_key(cfg.hash_key_file) if any(c.pii for c in contract.columns) else None,
             )
+        except privacy.HashKeyError as problem:  # README "Privacy": the key of the contact hashes
+            raise Failure(description=str(problem), allow_retries=False) from None
         except FileProblem as problem:
             raise Failure(description=str(problem), metadata={"file": problem.path, "problem": problem.problem},
                           allow_retries=False) from None
@@ -84,6 +96,7 @@ def build_ingest_asset(contract: Contract):
                 context.log.warning(f"{load.source_file}: unknown columns ignored: {', '.join(load.unknown_columns)}")
         yield MaterializeResult(metadata={
             **result.rows,
+            "ignored_in_source_folder": MetadataValue.md("\n".join(f"- `{p}`: {r}" for p, r in ignored) or "none"),
             "files": MetadataValue.md("\n".join(f"- `{l.source_file}`: read {l.rows_read}, loaded {l.rows_loaded}, "
                                                 f"quarantined {l.rows_quarantined}" for l in result.loaded) or "(no new files)"),
         })

@@ -7,6 +7,7 @@ from orchestration.assets.quality import DATA_QUALITY_KEY
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
 from orchestration.serving import publish
+from orchestration.sql import sql_literal
 
 MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 SERVING_KEY = AssetKey(["publish", "serving_database"])
@@ -26,9 +27,9 @@ def serving_database(context: AssetExecutionContext, settings: PipelineSettings)
     tables = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
     raw = cfg.raw_dir.as_posix()
     extra = {
-        "quarantine": f"SELECT * FROM read_parquet('{raw}/_quarantine/*/*.parquet', union_by_name = true)",
-        "source_loads": f"SELECT * FROM read_parquet('{raw}/_loads/*.parquet', union_by_name = true)",
-        "data_quality": f"SELECT * FROM read_parquet('{raw}/_quality/*.parquet', union_by_name = true) "
+        "quarantine": f"SELECT * FROM read_parquet({sql_literal(raw + '/_quarantine/*/*.parquet')}, union_by_name = true)",
+        "source_loads": f"SELECT * FROM read_parquet({sql_literal(raw + '/_loads/*.parquet')}, union_by_name = true)",
+        "data_quality": f"SELECT * FROM read_parquet({sql_literal(raw + '/_quality/*.parquet')}, union_by_name = true) "
                         "ORDER BY recorded_at, record_type, asset, check_name, source_file",
     }
     extra = {name: sql for name, sql in extra.items() if _has_files(cfg.raw_dir, name)}

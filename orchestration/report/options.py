@@ -43,6 +43,22 @@ class ReportOptions:
         return cls(period=period, lang=lang, pdf=pdf, chromium=find_chromium(env))
 
 
+def check_report_options(environ=None) -> list[str]:
+    """One line per bad report option in the environment (the CLI checks them before any work)."""
+    env = os.environ if environ is None else environ
+    problems = []
+    for name, choices, default in (("CRM_PULSE_REPORT_PERIOD", ("month", "quarter"), "quarter"),
+                                   ("CRM_PULSE_REPORT_PDF", ("auto", "on", "off"), "auto")):
+        raw = env.get(name, "")
+        if (raw.strip().lower() or default) not in choices:
+            problems.append(f"{name} must be {', '.join(repr(c) for c in choices[:-1])} or {choices[-1]!r}, got {raw!r}")
+    configured = env.get("CRM_PULSE_CHROMIUM", "").strip()
+    if configured and not find_chromium(env):
+        problems.append(f"CRM_PULSE_CHROMIUM must be the path or command name of a Chromium or Chrome "
+                        f"executable, got {configured!r} (not found)")
+    return problems
+
+
 def find_chromium(environ=None) -> str | None:
     env = os.environ if environ is None else environ
     configured = env.get("CRM_PULSE_CHROMIUM", "").strip()

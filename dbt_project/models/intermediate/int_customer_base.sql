@@ -76,7 +76,7 @@ select
     end as churn_date,
     case
         when lifecycle_stage <> 'churned' then null
-        when crm_status = 'lost' then coalesce(lost_reason, '{{ var("unknown_label") }}')
+        when crm_status = 'lost' then coalesce(lost_reason, {{ sql_literal(var("unknown_label")) }})
         else 'no_order_{{ var("churn_days") }}d'
     end as churn_reason
 from staged

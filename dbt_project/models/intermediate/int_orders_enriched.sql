@@ -19,8 +19,8 @@ select
     cast({{ dbt.date_trunc('quarter', 'orders.order_date') }} as date) as order_quarter,
     cast({{ dbt.date_trunc('year', 'orders.order_date') }} as date) as order_year,
     orders.sales_rep,
-    coalesce(customers.region, '{{ var("unknown_label") }}') as region,
-    coalesce(customers.industry, '{{ var("unknown_label") }}') as industry,
+    coalesce(customers.region, {{ sql_literal(var("unknown_label")) }}) as region,
+    coalesce(customers.industry, {{ sql_literal(var("unknown_label")) }}) as industry,
     coalesce(customers.company_size, 'unknown') as company_size,
     orders.revenue,
     row_number() over (

@@ -7,6 +7,7 @@ select
     log_likelihood,
     customers,
     is_converged,
+    fit_kind,
     fit_message,
     calibration_start,
     calibration_end,

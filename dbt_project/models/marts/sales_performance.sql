@@ -16,8 +16,8 @@ customers as (
 opportunities as (
     select
         opps.owner_rep as sales_rep,
-        coalesce(customers.region, '{{ var("unknown_label") }}') as region,
-        coalesce(customers.industry, '{{ var("unknown_label") }}') as industry,
+        coalesce(customers.region, {{ sql_literal(var("unknown_label")) }}) as region,
+        coalesce(customers.industry, {{ sql_literal(var("unknown_label")) }}) as industry,
         opps.close_date,
         opps.is_won
     from {{ ref('stg_crm__opportunities') }} as opps

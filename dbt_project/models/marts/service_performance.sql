@@ -10,8 +10,8 @@ with tickets as (
 surveys as (
     select
         responses.responded_date,
-        coalesce(tickets.category, '{{ var("unknown_label") }}') as category,
-        coalesce(tickets.channel, '{{ var("unknown_label") }}') as channel,
+        coalesce(tickets.category, {{ sql_literal(var("unknown_label")) }}) as category,
+        coalesce(tickets.channel, {{ sql_literal(var("unknown_label")) }}) as channel,
         responses.csat,
         responses.nps
     from {{ ref('stg_ticketing__satisfaction_responses') }} as responses

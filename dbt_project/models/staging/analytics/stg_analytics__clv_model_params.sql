@@ -6,6 +6,7 @@ select
     cast(log_likelihood as double) as log_likelihood,
     cast(customers as {{ dbt.type_int() }}) as customers,
     cast(converged as boolean) as is_converged,
+    cast(fit_kind as {{ dbt.type_string() }}) as fit_kind,
     cast(message as {{ dbt.type_string() }}) as fit_message,
     cast(calibration_start as date) as calibration_start,
     cast(calibration_end as date) as calibration_end,

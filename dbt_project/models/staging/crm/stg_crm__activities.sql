@@ -15,7 +15,7 @@ with deduped as (
 select
     activity_id,
     customer_id,
-    coalesce(rep, '{{ var("unknown_label") }}') as rep,
+    coalesce(rep, {{ sql_literal(var("unknown_label")) }}) as rep,
     rep is null as is_rep_missing,
     activity_type,
     cast(activity_at as timestamp) as activity_at,

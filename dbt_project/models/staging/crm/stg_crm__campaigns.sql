@@ -7,7 +7,7 @@ with deduped as (
 select
     campaign_id,
     name as campaign_name,
-    coalesce(channel, '{{ var("unknown_label") }}') as channel,
+    coalesce(channel, {{ sql_literal(var("unknown_label")) }}) as channel,
     channel is null as is_channel_missing,
     start_date,
     end_date,

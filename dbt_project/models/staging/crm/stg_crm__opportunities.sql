@@ -7,9 +7,9 @@ with deduped as (
 select
     opportunity_id,
     customer_id,
-    coalesce(owner_rep, '{{ var("unknown_label") }}') as owner_rep,
+    coalesce(owner_rep, {{ sql_literal(var("unknown_label")) }}) as owner_rep,
     owner_rep is null as is_owner_missing,
-    coalesce(stage, '{{ var("unknown_label") }}') as stage,
+    coalesce(stage, {{ sql_literal(var("unknown_label")) }}) as stage,
     cast(amount as decimal(18, 2)) as amount,
     created_date,
     close_date,

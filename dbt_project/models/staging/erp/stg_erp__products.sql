@@ -7,7 +7,7 @@ with deduped as (
 select
     sku,
     product_name,
-    coalesce(category, '{{ var("unknown_label") }}') as category,
+    coalesce(category, {{ sql_literal(var("unknown_label")) }}) as category,
     category is null as is_category_missing,
     _source_file,
     _export_date,
