@@ -18,6 +18,7 @@ from pathlib import Path
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
 from data_contracts.landing import analysis_date_reason, ignored_lines
+from orchestration import fingerprint
 from orchestration.alerting.config import channels_from_env, retries_from_env
 from orchestration.alerting.dagster_alerts import describe_results, run_alerts, send
 from orchestration.ops_settings import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
@@ -31,9 +32,8 @@ _LOG = logging.getLogger("crm_pulse.alerts")
 def run_refresh(settings: Settings, full_refresh: bool = False, instance: DagsterInstance | None = None) -> int:
     """Materialise every asset once; return a process exit code (0 = all steps and blocking checks
     passed). Holds the warehouse lock (raises ``RefreshInProgress`` when another refresh holds it);
-    first marks runs that died failed and removes a failed run's temporary files."""
-    from orchestration.definitions import defs
-
+    first marks runs that died failed and removes a failed run's temporary files. Does nothing when
+    the inputs equal those of the last publish (orchestration/fingerprint.py) unless ``full_refresh``."""
     ops = OpsSettings.from_env()
     channels, retries = channels_from_env(), retries_from_env()  # configuration errors stop here, before any work
     processes = step_processes(os.environ.get("CRM_PULSE_MAX_PROCESSES", ""), settings.landing_dir)
@@ -45,8 +45,22 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         print(f"crm-pulse: warehouse {settings.warehouse_dir} (analysis date {settings.resolved_as_of()}: "
               f"{analysis_date_reason(settings.as_of, settings.landing_dir)})")
         instance = instance or open_instance()
-        for line in recover(instance, settings, lock, exclude=run_id, channels=channels, retries=retries):
+        recovered = recover(instance, settings, lock, exclude=run_id, channels=channels, retries=retries)
+        for line in recovered:
             print(f"crm-pulse: {line}")
+        # inputs as at the last publish (orchestration/fingerprint.py) and serving.duckdb as it left it:
+        # nothing to do, unless forced or an earlier run died (its half-done work is redone)
+        previous = fingerprint.read_json(fingerprint.record_path(settings))
+        inputs = _inputs(settings, previous)
+        if inputs and not full_refresh and not recovered and previous and previous.get("fingerprint") == inputs[0] \
+                and previous.get("serving") == fingerprint.file_stamp(settings.serving_db):
+            note = f"nothing changed since run {previous['run_id']} (published {previous['published_at']})"
+            fingerprint.write_json(fingerprint.check_path(settings),
+                                   {"checked_at": fingerprint.now_iso(), "result": note})
+            print(f"crm-pulse: {note}")
+            return 0
+        from orchestration.definitions import defs
+
         job = defs.resolve_job_def("refresh")
         result = _executor(job, instance, processes, run_id)(
             instance=instance,
@@ -55,7 +69,39 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
                   WAREHOUSE_TAG: str(settings.warehouse_dir.resolve())},
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
-        return _summarise(result, settings, instance, started, ops, channels, retries)
+        code = _summarise(result, settings, instance, started, ops, channels, retries)
+        if code == 0 and inputs and _published(result):
+            try:
+                _record(settings, inputs, result.run_id)
+            except OSError as err:  # the refresh stands; the next one simply does the work again
+                print(f"  inputs' fingerprint not recorded: {err}")
+        return code
+
+
+def _inputs(settings: Settings, previous: dict | None) -> tuple[str, dict] | None:
+    """The inputs' fingerprint (orchestration/fingerprint.py); None if unreadable (the run does the work)."""
+    try:
+        return fingerprint.compute(settings, previous)
+    except OSError as err:
+        print(f"crm-pulse: inputs not fingerprinted ({err}); refreshing everything that changed")
+        return None
+
+
+def _published(result) -> bool:
+    from orchestration.assets.publish import SERVING_KEY
+
+    return any(e.event_type == DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == SERVING_KEY
+               for e in result.all_events)
+
+
+def _record(settings: Settings, inputs: tuple[str, dict], run_id: str) -> None:
+    """After a successful publish: its inputs' fingerprint and the last check record (both atomic)."""
+    published_at = fingerprint.now_iso()
+    fingerprint.write_json(fingerprint.record_path(settings), {
+        "fingerprint": inputs[0], "run_id": run_id, "published_at": published_at, "files": inputs[1],
+        "serving": fingerprint.file_stamp(settings.serving_db)})
+    fingerprint.write_json(fingerprint.check_path(settings),
+                           {"checked_at": published_at, "result": f"published run {run_id}"})
 
 
 def _summarise(result, settings, instance, started, ops, channels, retries) -> int:

@@ -12,6 +12,7 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsF
 from data_contracts import landing
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
+from orchestration import fingerprint
 from orchestration.freshness import evaluate_all
 from orchestration.jobs import REFRESH_JOB
 from orchestration.ops_settings import OpsSettings
@@ -36,6 +37,7 @@ class Status:
     freshness: list[dict] = field(default_factory=list)
     quarantine: dict = field(default_factory=dict)
     serving: dict = field(default_factory=dict)
+    last_check: dict | None = None  # the last refresh's input check (orchestration/fingerprint.py)
     landing: dict = field(default_factory=dict)  # analysis date and why, ignored entries (data_contracts/landing.py)
 
     @property
@@ -88,6 +90,7 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             "days_old_by_wall_clock": (wall - result.newest_export).days if result.newest_export else None,
         })
     status.quarantine = quarantine_summary(settings)
+    status.last_check = fingerprint.read_json(fingerprint.check_path(settings))
     found = landing.scan(settings.landing_dir)
     status.landing = {"analysis_date": settings.resolved_as_of().isoformat(),
                       "analysis_date_reason": landing.analysis_date_reason(settings.as_of, settings.landing_dir),
@@ -142,6 +145,8 @@ def render(status: Status) -> str:
         for c in failed:
             count = f", {c.failing_count} failing" if c.failing_count is not None else ""
             lines.append(f"  FAILED [{c.severity}] {c.asset}: {c.check}{count}")
+    if status.last_check:
+        lines.append(f"last check: {status.last_check.get('checked_at')}: {status.last_check.get('result')}")
     lines.append("freshness:")
     for f in status.freshness:
         state = "fresh" if f["fresh"] else f"STALE ({f['missing_days']} export(s) missing)"
