@@ -2,9 +2,10 @@
 
 What counts (README "Operations" > "Incremental loads and builds"):
 
-* every landed export file (relative path, size, modification time and sha256 of its content;
-  the sha256 of a file whose size and mtime match the previous record is reused, as the ingest
-  skip trusts them too, so only new or changed files are read);
+* every landed export file (relative path, size and sha256 of its content; the sha256 of a file
+  whose size and mtime match the previous record is reused, as the ingest skip trusts them too,
+  so only new or touched files are read, and a touched file with the same content counts as
+  unchanged);
 * the analysis date, the dbt run vars and the engine;
 * the dbt project (models, macros, tests, seeds, dbt_project.yml, vars_schema.yml, profiles.yml),
   the contract files (data_contracts/**/*.yml) and the Python code of orchestration/ and
@@ -96,7 +97,7 @@ def compute(settings: Settings, previous: dict | None = None) -> tuple[str, dict
     except ValueError as err:  # the run itself reports a bad option
         report = [f"invalid: {err}"]
     parts = {
-        "files": files,
+        "files": {name: [f["size"], f["sha256"]] for name, f in files.items()},  # content, not mtime
         "as_of": settings.resolved_as_of().isoformat(),
         "dbt_vars": settings.dbt_run_vars(),
         "engine": settings.engine,

@@ -55,6 +55,12 @@ def runs(demo_run, tmp_path_factory):
             instance.dispose()
     state["revenue_before"] = revenue(state["same"])
 
+    content = (landing / ORDERS).read_bytes()  # an export written again with the same content
+    (landing / ORDERS).unlink()
+    (landing / ORDERS).write_bytes(content)
+    state["touched"] = run_pipeline(landing, warehouse)
+    state["touched_record"], state["touched_published"] = record(warehouse), published(warehouse)
+
     with (landing / ORDERS).open("a", encoding="utf-8") as fh:
         fh.write(NEW_ORDER)
     state["order"] = run_pipeline(landing, warehouse)
@@ -106,3 +112,13 @@ def test_full_refresh_forces_the_run(runs):
     assert did_work(runs["full"]), runs["full"].output
     assert runs["full_record"]["fingerprint"] == runs["vars_record"]["fingerprint"]
     assert runs["full_record"]["run_id"] != runs["vars_record"]["run_id"]
+
+
+def test_an_export_rewritten_with_the_same_content_counts_as_unchanged(runs):
+    touched, before, after = runs["touched"], runs["same_record"], runs["touched_record"]
+    assert touched.exit_code == 0 and "nothing changed since run" in touched.output, touched.output
+    assert runs["touched_published"] == runs["before"]
+    assert after["fingerprint"] == before["fingerprint"] and after["run_id"] == before["run_id"]
+    # the new mtime is recorded (no hashing next time); the content hash is the same
+    assert after["files"][ORDERS]["mtime_ns"] != before["files"][ORDERS]["mtime_ns"]
+    assert after["files"][ORDERS]["sha256"] == before["files"][ORDERS]["sha256"]
