@@ -35,6 +35,15 @@ def defaults() -> dict:
     return dict(project.get("vars") or {})
 
 
+@lru_cache(maxsize=1)
+def fx_rates() -> dict[str, float]:
+    """currency -> rate_to_reporting, from the fx_rates seed."""
+    import csv
+
+    with (DBT_PROJECT / "seeds" / "fx_rates.csv").open(encoding="utf-8") as fh:
+        return {row["currency"].strip(): float(row["rate_to_reporting"]) for row in csv.DictReader(fh)}
+
+
 def parse_dbt_vars(raw: str) -> dict:
     """The overrides in ``raw`` (JSON object text); raises ``SettingsError`` listing every problem."""
     from orchestration.settings import SettingsError
@@ -95,7 +104,14 @@ def check_value(value, rule: dict, merged: dict) -> str | None:
     if kind == "choice":
         return None if value in rule["choices"] else "one of " + ", ".join(map(str, rule["choices"]))
     if kind == "currency":
-        return None if isinstance(value, str) and _CURRENCY.match(value) else "a 3-letter currency code like CNY"
+        if not (isinstance(value, str) and _CURRENCY.match(value)):
+            return "a 3-letter currency code like CNY"
+        rates = fx_rates()
+        if rates.get(value) != 1:  # orders in an empty or this currency take its rate: none = nothing publishes
+            return (f"a currency whose row in dbt_project/seeds/fx_rates.csv has rate_to_reporting 1 (the seed's "
+                    f"rates convert into the reporting currency; {value} has "
+                    f"{'no row' if value not in rates else f'rate {rates[value]}'}: edit the seed for it)")
+        return None
     if kind == "timezone":
         return None if isinstance(value, str) and _is_timezone(value) else "an IANA time zone like Asia/Shanghai"
     if kind == "date":

@@ -2,11 +2,10 @@
 
 from dagster import Definitions
 
-from orchestration.assets.clv import clv_models
 from orchestration.assets.freshness import export_specs, freshness_checks
 from orchestration.assets.ingest import ingest_assets, landing_specs
 from orchestration.assets.publish import serving_database
-from orchestration.assets.quality import data_quality, mart_checks
+from orchestration.assets.quality import data_quality
 from orchestration.assets.report import customer_report
 from orchestration.assets.transform import dbt_models
 from orchestration.jobs import locked_executor, refresh_job
@@ -15,9 +14,9 @@ from orchestration.schedules import schedules
 from orchestration.sensors import sensors
 
 defs = Definitions(
-    assets=[*export_specs, *landing_specs, *ingest_assets, dbt_models, clv_models, data_quality, serving_database,
+    assets=[*export_specs, *landing_specs, *ingest_assets, dbt_models, data_quality, serving_database,
             customer_report],
-    asset_checks=[*mart_checks, *freshness_checks],
+    asset_checks=freshness_checks,
     jobs=[refresh_job],
     schedules=schedules,
     sensors=sensors,

@@ -1,8 +1,6 @@
 """The dbt project, as Dagster sees it."""
 
-import os
-import shutil
-import sys
+import json
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -15,13 +13,6 @@ dbt_project = DbtProject(
     project_dir=PROJECT_ROOT / "dbt_project",
     profiles_dir=PROJECT_ROOT / "dbt_project",
 )
-dbt_project.prepare_if_dev()
-
-def dbt_executable() -> str:
-    """The dbt installed beside this interpreter (the venv is not always on PATH)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
 
 _SOURCES = ("models", "macros", "seeds", "tests", "dbt_project.yml")
 
@@ -39,15 +30,20 @@ def _newest_source_change(project_dir: Path) -> float:
 
 def ensure_manifest() -> Path:
     """Parse the dbt project when the manifest is missing or older than any model, macro or seed
-    (fresh clone, a `git pull`, an edited model), so the asset graph always matches the project."""
+    (fresh clone, a `git pull`, an edited model), so the asset graph always matches the project.
+    dbt runs in this process (no `dbt` on PATH needed, e.g. under `make dev` or cron)."""
     manifest = dbt_project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < _newest_source_change(Path(dbt_project.project_dir)):
-        # dagster-dbt's preparer runs `dbt` from PATH, which need not hold the venv (e.g.
-        # `.venv/bin/crm-pulse run` from cron): put the folder of dbt_executable() first.
-        path = os.environ.get("PATH", "")
-        os.environ["PATH"] = os.pathsep.join([str(Path(dbt_executable()).parent), path])
-        try:
-            dbt_project.preparer.prepare(dbt_project)
-        finally:
-            os.environ["PATH"] = path
+        from orchestration import dbt_invoke
+
+        parsed = dbt_invoke.parse(Path(dbt_project.project_dir))
+        if not parsed.success:
+            raise RuntimeError(f"dbt could not parse {dbt_project.project_dir}: {parsed.error}")
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        dbt_invoke.write_manifest(parsed.result, manifest)
     return manifest
+
+
+def load_manifest(path: Path) -> dict:
+    """The parsed manifest.json."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

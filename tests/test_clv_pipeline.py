@@ -30,7 +30,8 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, mater
 
 from orchestration.analytics import clv
 from orchestration.analytics.clv_outputs import CLVConfig, fit_and_predict
-from orchestration.assets.clv import CONVERGED_CHECK, clv_models
+from orchestration.assets.clv import CONVERGED_CHECK, KEYS as CLV_KEYS
+from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
 from tests import oracle
 from tests.harness import environment, run_pipeline
@@ -217,7 +218,7 @@ def test_demo_customer_value_consistent_with_clv_module(demo_run):
 
 # ------------------------------------------------------------------ failures and configuration
 def _materialize_clv(tmp_path: Path, orders: list[tuple], as_of: str):
-    """Run the real clv_models asset on a working database holding only marts.fct_orders."""
+    """Run the real CLV models (the CLV part of the dbt step) on a working database holding only marts.fct_orders."""
     warehouse, landing = tmp_path / "warehouse", tmp_path / "landing"
     warehouse.mkdir()
     landing.mkdir()
@@ -231,7 +232,8 @@ def _materialize_clv(tmp_path: Path, orders: list[tuple], as_of: str):
     instance = DagsterInstance.ephemeral()
     with environment(CRM_PULSE_WAREHOUSE_DIR=str(warehouse), CRM_PULSE_LANDING_DIR=str(landing),
                      CRM_PULSE_AS_OF=as_of, CRM_PULSE_DBT_VARS=""):
-        result = materialize([clv_models], resources={"settings": PipelineSettings()}, instance=instance)
+        result = materialize([dbt_models], selection=list(CLV_KEYS), resources={"settings": PipelineSettings()},
+                             instance=instance)
     logs = [e.user_message for e in instance.all_logs(result.run_id)]
     folder = warehouse / "raw" / "_analytics"
     return (result, logs, pl.read_parquet(folder / "clv_customer_predictions.parquet"),

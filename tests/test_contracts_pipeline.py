@@ -143,5 +143,5 @@ def test_blocking_mart_contract_stops_the_publish(demo_run, tmp_path, monkeypatc
     assert "refresh FAILED" in run.output and "published data left unchanged" in run.output
     assert "  failed check marts/customer_rfm:mart_contract" in run.output.splitlines()
     failed_steps = [l.split(":")[0].strip() for l in run.output.splitlines() if l.startswith("  failed step")]
-    assert failed_steps == ["failed step marts__customer_rfm_mart_contract"], run.output
+    assert failed_steps == ["failed step data_quality"], run.output
     assert fingerprint(warehouse) == before

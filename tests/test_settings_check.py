@@ -41,6 +41,10 @@ BAD_VALUES = [
     ("CRM_PULSE_DBT_VARS", '{"tenure_band_years": [3, 1]}', "ascending list of whole numbers"),
     ("CRM_PULSE_DBT_VARS", '{"business_timezone": "Mars/Base"}', "an IANA time zone like Asia/Shanghai"),
     ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "CNY\'"}', "a 3-letter currency code like CNY"),
+    # a currency without rate 1 in the fx_rates seed: every order with an empty currency takes it and
+    # would have no rate (the blocking not_null test on int_orders_converted.fx_rate: nothing publishes)
+    ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "GBP"}', "GBP has no row: edit the seed for it"),
+    ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "USD"}', "USD has rate 7.1: edit the seed for it"),
     ("CRM_PULSE_DBT_VARS", '{"as_of": "2025-01-01"}', "as_of is set by CRM_PULSE_AS_OF, not here"),
     ("CRM_PULSE_ENGINE", "oracle", "must be 'duckdb' or 'spark'"),
     ("CRM_PULSE_AS_OF", "2026-02-30", "must be an existing date like 2025-12-31"),

@@ -2,7 +2,9 @@
 
 Glue only: the modelling is orchestration/analytics/clv_outputs.py. The two outputs carry the
 keys dagster-dbt gives the dbt source ``analytics`` (dbt_project/models/staging/analytics), so
-the graph reads marts/fct_orders -> analytics/clv_models -> the marts that join the predictions.
+the graph reads marts/fct_orders -> raw/analytics/clv_* -> the marts that join the predictions.
+They are part of the one dbt step (orchestration/assets/transform.py), which runs the fit between
+the models before and after it, in one process.
 """
 
 import datetime as dt
@@ -21,12 +23,11 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 
 from orchestration.analytics.clv_outputs import CLVConfig, CLVOutputs, fit_and_predict
 from orchestration.project import dbt_project
-from orchestration.resources import PipelineSettings
+from orchestration.settings import Settings
 from orchestration.serving import connect
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
@@ -65,26 +66,25 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-@multi_asset(
-    name="clv_models",
-    specs=[
-        AssetSpec(PREDICTIONS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"},
-                  description="Per-customer probability alive, expected purchases (90 / 365 days), expected "
-                  "average order value and predicted value from BG/NBD + Gamma-Gamma fitted on completed orders "
-                  "up to the analysis date; <raw>/_analytics/clv_customer_predictions.parquet."),
-        AssetSpec(PARAMS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"},
-                  description="Fitted BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) parameters with "
-                  "log-likelihood and calibration period; <raw>/_analytics/clv_model_params.parquet."),
-    ],
-    check_specs=[AssetCheckSpec(CONVERGED_CHECK, asset=PARAMS_KEY,
-                                description="Both models were fitted by plain maximum likelihood (WARN: a model "
-                                "fell back to its limiting case or a penalised fit, or was not fitted and its "
-                                "predictions are null).")],
-    op_tags={"crm_pulse/layer": "analytics"},
-)
-def clv_models(context: AssetExecutionContext, settings: PipelineSettings):
-    """Fit BG/NBD and Gamma-Gamma on marts.fct_orders and write the predictions and parameters."""
-    cfg = settings.get()
+SPECS = [
+    AssetSpec(PREDICTIONS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"}, skippable=True,
+              description="Per-customer probability alive, expected purchases (90 / 365 days), expected "
+              "average order value and predicted value from BG/NBD + Gamma-Gamma fitted on completed orders "
+              "up to the analysis date; `[warehouse]/raw/_analytics/clv_customer_predictions.parquet`."),
+    AssetSpec(PARAMS_KEY, deps=[ORDERS_KEY], group_name="analytics", kinds={"scipy", "parquet"}, skippable=True,
+              description="Fitted BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) parameters with "
+              "log-likelihood and calibration period; `[warehouse]/raw/_analytics/clv_model_params.parquet`."),
+]
+CHECK_SPECS = [AssetCheckSpec(CONVERGED_CHECK, asset=PARAMS_KEY,
+                              description="Both models were fitted by plain maximum likelihood (WARN: a model "
+                              "fell back to its limiting case or a penalised fit, or was not fitted and its "
+                              "predictions are null).")]
+KEYS = {PREDICTIONS_KEY, PARAMS_KEY}
+
+
+def materialize_clv(context: AssetExecutionContext, cfg: Settings):
+    """Fit BG/NBD and Gamma-Gamma on marts.fct_orders and write the predictions and parameters
+    (run inside the dbt step, between the models before and after it: orchestration/assets/transform.py)."""
     config = CLVConfig.from_vars(dbt_vars(cfg.dbt_vars))
     as_of = cfg.resolved_as_of()
     orders = read_completed_orders(cfg.work_db, as_of)

@@ -1,9 +1,12 @@
-"""Quality layer: mart contracts (Great Expectations + DuckDB SQL) as blocking asset checks, and the
-``data_quality`` records of the run.
+"""Quality layer: mart contracts (Great Expectations + DuckDB SQL) and the ``data_quality``
+records of the run, in one step after the dbt build.
 
 Every mart in the dbt manifest with a suite in ``data_contracts/marts/<mart>.yml`` gets one asset
-check ``mart_contract``. It fails with severity ERROR when an ``error`` item of the suite fails
-(blocking: the publish does not run) and with WARN when only ``warn`` items fail.
+check ``mart_contract``, evaluated here for all marts in one pass (GX imported once). It fails
+with severity ERROR when an ``error`` item of the suite fails, and then this step fails after
+writing the run's records, so the publish (downstream) does not run; WARN when only ``warn``
+items fail. (Checks declared blocking in Dagster would split the one dbt step around every
+checked mart: the gate is this step instead.)
 """
 
 
@@ -12,16 +15,17 @@ import json
 
 import polars as pl
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSpec,
     DagsterEventType,
+    Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
-    asset_check,
+    multi_asset,
 )
 
 from data_contracts import health
@@ -39,67 +43,81 @@ MART_KEYS = {key.path[-1]: key for key in dbt_models.keys if key.path[0] == "mar
 SUITES = {name: suite for name, suite in load_suites().items() if name in MART_KEYS}
 
 
-def build_mart_check(mart: str):
-    """One blocking check per mart (separate steps: marts sit on both sides of Python assets such as
-    CLV, so a single step checking all marts could form a cycle). SQL checks may read other marts;
-    no ``additional_deps`` are declared for them (blocking checks with cross-deps would gate each
-    other in a cycle), so put a cross-mart check on the mart built last of the ones it reads."""
-    suite = SUITES[mart]
+CHECK_SPECS = [
+    AssetCheckSpec(MART_CHECK, asset=MART_KEYS[mart],
+                   description=f"Mart contract data_contracts/marts/{mart}.yml: {len(suite.expectations)} GX "
+                   f"expectation(s) and {len(suite.sql_checks)} SQL check(s); error items stop the run before "
+                   "the publish (step quality/data_quality).")
+    for mart, suite in SUITES.items()]
 
-    @asset_check(
-        asset=MART_KEYS[mart], name=MART_CHECK, blocking=True,
-        description=f"Mart contract data_contracts/marts/{mart}.yml: {len(suite.expectations)} GX expectation(s) "
-        f"and {len(suite.sql_checks)} SQL check(s); error items block the publish.",
-    )
-    def _check(context: AssetCheckExecutionContext, settings: PipelineSettings) -> AssetCheckResult:
-        con = connect(settings.get().work_db, read_only=True)
-        try:
+
+def mart_contract_results(context, cfg, marts: list[str]) -> list[AssetCheckResult]:
+    """Validate ``marts`` against their suites on one read-only connection to the working database."""
+    results = []
+    if not marts:
+        return results
+    con = connect(cfg.work_db, read_only=True)
+    try:
+        for mart in marts:
+            suite = SUITES[mart]
             result = validate_mart(suite, con)
-        finally:
-            con.close()
-        blocking = bool(result.blocking_failures)
-        (context.log.error if blocking else context.log.warning if result.failed else context.log.info)(
-            result.summary())
-        return AssetCheckResult(
-            passed=not result.failed,
-            severity=AssetCheckSeverity.ERROR if blocking or not result.failed else AssetCheckSeverity.WARN,
-            metadata={
-                "failing_count": result.failing_count,
-                "failed": len(result.failed),
-                "blocking_failures": len(result.blocking_failures),
-                "evaluated": len(result.outcomes),
-                "summary": result.summary(),
-                "outcomes": MetadataValue.json([o.as_dict() for o in result.outcomes]),
-            },
-        )
-
-    return _check
-
-
-mart_checks = [build_mart_check(mart) for mart in SUITES]
+            blocking = bool(result.blocking_failures)
+            (context.log.error if blocking else context.log.warning if result.failed else context.log.info)(
+                result.summary())
+            results.append(AssetCheckResult(
+                asset_key=MART_KEYS[mart], check_name=MART_CHECK, passed=not result.failed,
+                severity=AssetCheckSeverity.ERROR if blocking or not result.failed else AssetCheckSeverity.WARN,
+                metadata={
+                    "failing_count": result.failing_count,
+                    "failed": len(result.failed),
+                    "blocking_failures": len(result.blocking_failures),
+                    "evaluated": len(result.outcomes),
+                    "summary": result.summary(),
+                    "outcomes": MetadataValue.json([o.as_dict() for o in result.outcomes]),
+                },
+            ))
+    finally:
+        con.close()
+    return results
 
 
-@asset(
-    key=DATA_QUALITY_KEY,
-    deps=[*MART_KEYS.values(), *(raw_key(c) for c in contracts().values())],
-    group_name="quality",
-    kinds={"parquet"},
-    description="Data health of this run: every check evaluated (status, failing count) and every export "
-    "file landed (rows read / loaded / quarantined), written to <warehouse>/raw/_quality/<load id>.parquet "
-    "and published as the table data_quality.",
+@multi_asset(
+    name="data_quality",
+    specs=[AssetSpec(
+        DATA_QUALITY_KEY, deps=[*MART_KEYS.values(), *(raw_key(c) for c in contracts().values())],
+        group_name="quality", kinds={"parquet"},
+        description="Mart contracts of every mart, then the data health of this run: every check evaluated "
+        "(status, failing count) and every export file landed (rows read / loaded / quarantined), written to "
+        "`[warehouse]/raw/_quality/[load id].parquet` and published as the table data_quality.")],
+    check_specs=CHECK_SPECS,
+    can_subset=True,
+    allow_arbitrary_check_specs=True,
 )
-def data_quality(context: AssetExecutionContext, settings: PipelineSettings) -> MaterializeResult:
+def data_quality(context: AssetExecutionContext, settings: PipelineSettings):
     cfg = settings.get()
+    selected = {key.asset_key for key in context.selected_asset_check_keys if key.name == MART_CHECK}
+    checks = mart_contract_results(context, cfg, [mart for mart, key in MART_KEYS.items() if key in selected])
+    yield from checks
+    if DATA_QUALITY_KEY in context.selected_asset_keys:
+        yield _records(context, cfg, checks)
+    blocked = [c.asset_key.to_user_string() for c in checks if not c.passed and c.severity == AssetCheckSeverity.ERROR]
+    if blocked:
+        raise Failure(description=f"mart contract failed (blocks the publish): {', '.join(blocked)}",
+                      allow_retries=False)
+
+
+def _records(context: AssetExecutionContext, cfg, checks: list[AssetCheckResult]) -> MaterializeResult:
+    """Write the run's data_quality records: every check evaluated so far and this step's, every landed file."""
     load_id = load_id_of(context)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     records = context.instance.get_records_for_run(
         run_id=context.run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000).records
-    evaluations = []
-    for record in records:
-        ev = record.event_log_entry.dagster_event.event_specific_data
-        evaluations.append(health.CheckEvaluation(
-            asset=ev.asset_key.to_user_string(), check_name=ev.check_name, passed=ev.passed,
-            severity=ev.severity.value, metadata={k: _plain(v) for k, v in (ev.metadata or {}).items()}))
+    earlier = [record.event_log_entry.dagster_event.event_specific_data for record in records]
+    own = {(check.asset_key, check.check_name) for check in checks}  # taken from ``checks``, not the log
+    evaluations = [health.CheckEvaluation(
+        asset=ev.asset_key.to_user_string(), check_name=ev.check_name, passed=ev.passed, severity=ev.severity.value,
+        metadata={k: _plain(v) for k, v in (ev.metadata or {}).items()})
+        for ev in [*(e for e in earlier if (e.asset_key, e.check_name) not in own), *checks]]
     layout = RawLayout(cfg.raw_dir)
     logs = [layout.read_load_log(c.entity) for c in contracts().values()]
     rows = health.check_rows(evaluations, context.run.run_id, load_id, now)
@@ -107,9 +125,9 @@ def data_quality(context: AssetExecutionContext, settings: PipelineSettings) -> 
     path = health.write_run(cfg.raw_dir / "_quality", load_id, rows)
     statuses = {s: sum(1 for r in rows if r["record_type"] == "check" and r["status"] == s)
                 for s in ("passed", "warning", "failed")}
-    return MaterializeResult(metadata={"file": MetadataValue.path(str(path)), "checks": len(evaluations),
-                                       "files": sum(1 for r in rows if r["record_type"] == "file"),
-                                       **{f"checks_{k}": v for k, v in statuses.items()}})
+    return MaterializeResult(asset_key=DATA_QUALITY_KEY, metadata={
+        "file": MetadataValue.path(str(path)), "checks": len(evaluations),
+        "files": sum(1 for r in rows if r["record_type"] == "file"), **{f"checks_{k}": v for k, v in statuses.items()}})
 
 
 def _plain(value):

@@ -1,30 +1,35 @@
-"""Transform layer: every dbt model is an asset, every dbt test an asset check."""
+"""Transform layer: the whole dbt project and the CLV models it joins, in one step and one process.
+
+Every dbt model and seed is an asset and every dbt test an asset check (keys from
+``LayerTranslator``), as dagster-dbt builds them. They run in one Dagster step: the project is
+parsed once, then dbt builds (in process, ``orchestration/dbt_invoke.py``) the selected nodes
+upstream of the CLV models, the CLV models are fitted (``orchestration/assets/clv.py``) and dbt
+builds the rest. A dbt process per step, three per run, cost ~10 s each before any SQL ran.
+dbt's unit tests are not part of a refresh (dbt advises running them in CI: ``make test`` does,
+tests/test_marts.py).
+"""
 
 
 import datetime as dt
-import json
 import os
 import shutil
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
-from dagster_dbt import asset_utils as _dbt_asset_utils
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Failure, multi_asset
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+from dagster_dbt.asset_utils import build_dbt_specs, get_asset_check_key_for_test
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
+from orchestration import dbt_invoke
+from orchestration.assets import clv
 from orchestration.assets.ingest import load_id_of
 from orchestration.engine import mirror_spark_marts
-from orchestration.project import dbt_project, ensure_manifest
+from orchestration.project import dbt_project, ensure_manifest, load_manifest
 from orchestration.resources import PipelineSettings
 from orchestration.settings import apply_environment
-
-
-# The main dbt step lists its ~210 models and tests explicitly (the run splits the dbt graph around the
-# CLV asset). Above 200 names dagster-dbt 0.29 copies the whole dbt project, target/ included, to a new
-# temporary folder it never deletes, and dbt re-parses that copy from scratch: seconds per run and
-# gigabytes of /tmp per day. A long --select argument (~12 KB) is well within the OS limits.
-_dbt_asset_utils._SELECTION_ARGS_THRESHOLD = 100_000
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -49,19 +54,8 @@ def run_started_at(context) -> dt.datetime:
 KEEP_TARGET_DAYS = 7
 
 
-def keep_parse_state(invocation_target, project_target) -> None:
-    """dagster-dbt seeds every dbt invocation with ``target/partial_parse.msgpack``; dbt re-parses the
-    whole project (~5 s per dbt step) unless that state was saved with the same vars and connection
-    settings (profile). Keep the state of the latest successful invocation for the next one."""
-    state = invocation_target / "partial_parse.msgpack"
-    if state.exists():
-        tmp = project_target / f".partial_parse.{os.getpid()}.tmp"
-        shutil.copyfile(state, tmp)
-        os.replace(tmp, project_target / "partial_parse.msgpack")
-
-
 def prune_old_targets(target_dir, keep_days: int = KEEP_TARGET_DAYS) -> None:
-    """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<hash>`` folder (read by
+    """Every dbt build of a run writes to its own ``target/dbt_models-<run>-<phase>`` folder (read by
     alerts and the benchmark right after the run); drop those older than ``keep_days`` so a daily
     schedule does not fill the disk."""
     cutoff = time.time() - keep_days * 86400
@@ -71,26 +65,95 @@ def prune_old_targets(target_dir, keep_days: int = KEEP_TARGET_DAYS) -> None:
 
 
 translator = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+MANIFEST = load_manifest(ensure_manifest())
+_DBT_SPECS, _DBT_CHECK_SPECS = build_dbt_specs(
+    translator=translator, manifest=MANIFEST, select="fqn:*", exclude="", selector="", io_manager_key=None,
+    project=dbt_project)
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project, dagster_dbt_translator=translator)
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: PipelineSettings):
-    """``dbt build`` of the selected models, seeds and tests into the working database."""
+def _nodes() -> tuple[dict[AssetKey, str], dict, set[str]]:
+    """dbt node of every asset key and of every asset check key; nodes that build after the CLV fit."""
+    by_key = {translator.get_asset_spec(MANIFEST, uid, dbt_project).key: uid
+              for uid, node in MANIFEST["nodes"].items() if node["resource_type"] in ("model", "seed", "snapshot")}
+    by_check = {}
+    for uid, node in MANIFEST["nodes"].items():
+        if node["resource_type"] == "test":
+            key = get_asset_check_key_for_test(MANIFEST, translator, uid, project=dbt_project)
+            by_check[key if key is not None else uid] = uid  # singular tests without a key run with their nodes
+    after, frontier = set(), [uid for uid, src in MANIFEST["sources"].items() if src["source_name"] == "analytics"]
+    children = MANIFEST["child_map"]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in after:
+                after.add(child)
+                frontier.append(child)
+    return by_key, by_check, after
+
+
+NODE_BY_KEY, NODE_BY_CHECK, AFTER_CLV = _nodes()
+
+
+def _selection(context) -> tuple[list[str], list[str]]:
+    """The selected dbt nodes (fqn selectors) before and after the CLV fit."""
+    nodes = {NODE_BY_KEY[key] for key in context.selected_asset_keys if key in NODE_BY_KEY}
+    nodes |= {uid for key, uid in NODE_BY_CHECK.items() if key in context.selected_asset_check_keys}
+    # tests without an asset check (singular tests over several models) run when all they read is selected
+    nodes |= {uid for key, uid in NODE_BY_CHECK.items() if isinstance(key, str)
+              and {n for n in MANIFEST["nodes"][uid]["depends_on"]["nodes"] if n in MANIFEST["nodes"]} <= nodes}
+    before = sorted(".".join(MANIFEST["nodes"][uid]["fqn"]) for uid in nodes if uid not in AFTER_CLV)
+    after = sorted(".".join(MANIFEST["nodes"][uid]["fqn"]) for uid in nodes if uid in AFTER_CLV)
+    return before, after
+
+
+@multi_asset(
+    name="dbt_models",
+    specs=[*(spec.replace_attributes(skippable=True) for spec in _DBT_SPECS), *clv.SPECS],
+    check_specs=[*_DBT_CHECK_SPECS, *clv.CHECK_SPECS],
+    can_subset=True,
+    allow_arbitrary_check_specs=True,
+    op_tags={"crm_pulse/layer": "transform"},
+)
+def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
+    """``dbt build`` of the selected models, seeds and tests into the working database, with the
+    CLV fit between the models it reads and the models that read it."""
     cfg = settings.get()
     apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
     run_vars = cfg.dbt_run_vars()
-    run_env = cfg.dbt_run_environment(load_id_of(context), run_started_at(context))
-    os.environ.update(run_env)  # the dbt subprocess inherits it (the next run sets new values)
-    context.log.info(f"dbt vars: {run_vars}; {run_env}")
+    os.environ.update(cfg.dbt_run_environment(load_id_of(context), run_started_at(context)))
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
-    prune_old_targets(dbt_project.project_dir / "target")
-    args = ["build", "--vars", json.dumps(run_vars)]
-    if context.run.tags.get("crm_pulse/full_refresh") == "true":
-        args.append("--full-refresh")
-    invocation = dbt.cli(args, context=context)
-    yield from invocation.stream()
-    keep_parse_state(invocation.target_path, dbt_project.project_dir / "target")
-    if cfg.engine == "spark":  # later steps read work.duckdb: mirror the Spark-built marts there
-        marts = [key.path[-1] for key in context.selected_asset_keys if key.path[0] == "marts"]
-        for mart in mirror_spark_marts(cfg.spark_marts, cfg.work_db, marts):
-            context.log.info(f"mirrored Spark mart {mart.name} ({mart.rows} rows) from {mart.source}")
+    target_dir = Path(dbt_project.project_dir) / "target"
+    prune_old_targets(target_dir)
+    before, after = _selection(context)
+    manifest = None
+    if before or after:
+        context.log.info(f"dbt vars: {run_vars}; {len(before)} + {len(after)} dbt nodes around the CLV fit")
+        parsed = dbt_invoke.parse(Path(dbt_project.project_dir))
+        if not parsed.success:
+            raise Failure(description=f"dbt could not parse the project: {parsed.error}", allow_retries=False)
+        manifest = parsed.result
+    full_refresh = context.run.tags.get("crm_pulse/full_refresh") == "true"
+    for phase, selection in enumerate((before, after), start=1):
+        if phase == 2 and clv.KEYS & context.selected_asset_keys:
+            yield from clv.materialize_clv(context, cfg)
+        if not selection:
+            continue
+        target = target_dir / f"dbt_models-{context.run.run_id[:7]}-{phase}"
+        started = time.monotonic()
+        result = dbt_invoke.build(Path(dbt_project.project_dir), manifest, selection, run_vars, target,
+                                  full_refresh=full_refresh, on_result=lambda e: context.log.debug(e["info"]["msg"]))
+        for event in result.events:
+            message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
+            yield from message.to_default_asset_events(manifest=MANIFEST, dagster_dbt_translator=translator,
+                                                       context=context, target_path=target, project=dbt_project)
+        context.log.info(f"dbt build {phase}: {len(result.events)} nodes in {time.monotonic() - started:.1f}s"
+                         + ("" if result.success else f", FAILED: {'; '.join(result.failures()[:3]) or result.error}"))
+        if cfg.engine == "spark":  # later steps read work.duckdb: mirror the Spark-built marts there
+            marts = [MANIFEST["nodes"][uid]["name"] for key, uid in NODE_BY_KEY.items()
+                     if key.path[0] == "marts" and key in context.selected_asset_keys and (uid in AFTER_CLV) == (phase == 2)]
+            for mart in mirror_spark_marts(cfg.spark_marts, cfg.work_db, marts):
+                context.log.info(f"mirrored Spark mart {mart.name} ({mart.rows} rows) from {mart.source}")
+        if not result.success:
+            failures = result.failures()
+            raise Failure(description=f"dbt build failed: {failures[0] if failures else result.error}"
+                          + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
+                          metadata={"failures": "\n".join(failures) or str(result.error)}, allow_retries=False)
