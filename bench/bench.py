@@ -118,7 +118,7 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
            "--out", str(scale_dir / "baseline"), "--manifest", str(manifest), "--raw-placeholder", placeholder,
            "--seed-db", str(warehouse / "work.duckdb"), "--extra-raw", *map(str, extra)]
     before = loadavg()
-    print("  baseline: DuckDB read_csv/read_json + compiled mart SQL ...", flush=True)
+    print("  baseline: DuckDB read_csv/read_json, typing in SQL, compiled model SQL ...", flush=True)
     m = run_measured(cmd, {}, scale_dir / "logs" / "baseline.log", cwd=ROOT)
     text = m.log.read_text(errors="replace")
     found = [line for line in text.splitlines() if line.startswith("BASELINE=")]
@@ -127,7 +127,8 @@ def baseline(scale_dir: Path, as_of: str) -> dict:
     if found:
         out.update(json.loads(found[-1][len("BASELINE="):]))
     print(f"  baseline: {m.wall_seconds:.1f}s (load {out.get('load_seconds', '?')}s, marts "
-          f"{out.get('marts_seconds', '?')}s), peak {m.peak_rss_mb:.0f} MB, exit {m.exit_code}", flush=True)
+          f"{out.get('marts_seconds', '?')}s, write {out.get('persist_seconds', '?')}s), peak {m.peak_rss_mb:.0f} MB, "
+          f"exit {m.exit_code}", flush=True)
     return out
 
 

@@ -67,7 +67,8 @@ def render(results: dict) -> str:
                          + f" | {_s(x.get('startup_and_engine_seconds'))} | {_s(x.get('wall_seconds'))} |")
         base = r.get("baseline", {})
         if base:
-            lines.append(f"| {name} | baseline | load {_s(base.get('load_seconds'))} | marts {_s(base.get('marts_seconds'))} |"
+            persist = f" + write {_s(base['persist_seconds'])}" if base.get("persist_seconds") is not None else ""
+            lines.append(f"| {name} | baseline | load {_s(base.get('load_seconds'))} | marts {_s(base.get('marts_seconds'))}{persist} |"
                          + " |" * (len(present) - 2) + f" | {_s(base.get('wall_seconds'))} |")
     notes = [f"- {k}: {r['note']}" for k, r in scales.items() if r.get("note")]
     if notes:
