@@ -24,7 +24,7 @@ def demo_landing(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_run(demo_landing, tmp_path_factory) -> PipelineRun:
     """The whole pipeline, run once on the demo exports; read its outputs, do not modify them."""
-    run = run_pipeline(demo_landing, tmp_path_factory.mktemp("warehouse"))
+    run = run_pipeline(demo_landing, tmp_path_factory.mktemp("warehouse"), CRM_PULSE_REPORT_PDF="auto")
     assert run.exit_code == 0, run.output
     return run
 

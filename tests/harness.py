@@ -71,8 +71,11 @@ class PipelineRun:
 
 def run_pipeline(landing: Path, warehouse: Path, full_refresh: bool = False,
                  instance: DagsterInstance | None = None, **extra_env: str) -> PipelineRun:
-    """Materialise every asset in process against ``landing`` / ``warehouse``; capture the summary."""
-    env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse), **extra_env}
+    """Materialise every asset in process against ``landing`` / ``warehouse``; capture the summary.
+    The report's PDF (headless Chromium, seconds per run) is off unless asked for: the demo run
+    prints it (tests/conftest.py) and tests/test_report.py checks it."""
+    env = {"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_WAREHOUSE_DIR": str(warehouse),
+           "CRM_PULSE_REPORT_PDF": "off", **extra_env}
     buffer = io.StringIO()
     with environment(**env):
         settings = Settings.from_env()

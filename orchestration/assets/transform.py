@@ -139,8 +139,9 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
             continue
         target = target_dir / f"dbt_models-{context.run.run_id[:7]}-{phase}"
         started = time.monotonic()
+        # each node's line goes to dbt_project/logs/dbt.log, not the run's event log (a stored event each)
         result = dbt_invoke.build(Path(dbt_project.project_dir), manifest, selection, run_vars, target,
-                                  full_refresh=full_refresh, on_result=lambda e: context.log.debug(e["info"]["msg"]))
+                                  full_refresh=full_refresh)
         for event in result.events:
             message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
             yield from message.to_default_asset_events(manifest=MANIFEST, dagster_dbt_translator=translator,
