@@ -230,6 +230,8 @@ def check_environment(environ=None, command: str = "run") -> list[str]:
     problems.extend(check_report_options(env))
     problems.take(_dbt_target, env)
     problems.take(_whole, env, "CRM_PULSE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 100_000)
+    problems.take(_spark_driver_memory, env)
+    problems.take(_choice, env, "CRM_PULSE_SPARK_LOG_LEVEL", SPARK_LOG_LEVELS, "error")
     problems.take(xlsx_limits, env)  # CRM_PULSE_XLSX_MAX_CELLS, CRM_PULSE_XLSX_MAX_SHEET_BYTES
     landing = _path(env.get("CRM_PULSE_LANDING_DIR", "data/landing"))
     if command == "run" and not landing.is_dir():
@@ -241,7 +243,28 @@ def check_environment(environ=None, command: str = "run") -> list[str]:
     if warehouse.exists() and not warehouse.is_dir():
         problems.append(f"CRM_PULSE_WAREHOUSE_DIR must be a folder (created when missing), "
                         f"got {env.get('CRM_PULSE_WAREHOUSE_DIR')!r}: {warehouse} is a file")
+    key = _key_file(env)
+    if key is not None and (key == warehouse or warehouse in key.parents):
+        problems.append(f"CRM_PULSE_HASH_KEY_FILE must lie outside the warehouse (whoever reads the published "
+                        f"data must not read the key), got {env.get('CRM_PULSE_HASH_KEY_FILE')!r}: {key} is in {warehouse}")
     return list(problems)
+
+
+SPARK_LOG_LEVELS = ("all", "trace", "debug", "info", "warn", "error", "fatal", "off")
+_JVM_MEMORY = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
+
+
+def _spark_driver_memory(env) -> str:
+    """``CRM_PULSE_SPARK_DRIVER_MEMORY``: a JVM memory size such as 2g or 512m."""
+    raw = _get(env, "CRM_PULSE_SPARK_DRIVER_MEMORY") or "2g"
+    if not _JVM_MEMORY.match(raw):
+        raise ValueError(f"CRM_PULSE_SPARK_DRIVER_MEMORY must be a JVM memory size like 2g or 512m, got {raw!r}")
+    return raw
+
+
+def _key_file(env) -> Path | None:
+    """The contact-hash key file (README "Privacy"), None when the key comes from CRM_PULSE_HASH_KEY."""
+    return None if env.get(privacy.KEY_ENV) else _path(str(privacy.key_file(env)))
 
 
 def _dbt_target(env) -> str | None:

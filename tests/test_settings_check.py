@@ -44,6 +44,8 @@ BAD_VALUES = [
     # a currency without rate 1 in the fx_rates seed: every order with an empty currency takes it and
     # would have no rate (the blocking not_null test on int_orders_converted.fx_rate: nothing publishes)
     ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "GBP"}', "GBP has no row: edit the seed for it"),
+    ("CRM_PULSE_SPARK_DRIVER_MEMORY", "lots", "a JVM memory size like 2g or 512m"),
+    ("CRM_PULSE_SPARK_LOG_LEVEL", "LOUD", "'warn' or 'error' or 'fatal' or 'off'"),
     ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "USD"}', "USD has rate 7.1: edit the seed for it"),
     ("CRM_PULSE_DBT_VARS", '{"as_of": "2025-01-01"}', "as_of is set by CRM_PULSE_AS_OF, not here"),
     ("CRM_PULSE_ENGINE", "oracle", "must be 'duckdb' or 'spark'"),
@@ -207,3 +209,13 @@ def test_pipeline_with_apostrophes_in_paths_and_vars(demo_run, tmp_path):
     missing = "select count(*) from dim_customers where industry = ?"
     assert _count(run, missing, INJECTION) == _count(demo_run, missing, "待补充") > 0  # the label, verbatim
     assert _count(run, "select count(*) from fct_orders where sales_rep like '%xINJECTED%'") == 0
+
+
+def test_hash_key_file_inside_the_warehouse_is_refused(tmp_path):
+    """The key of the contact hashes must not sit where the published data is read (README "Privacy")."""
+    key = tmp_path / "warehouse" / "keys" / "hash.key"
+    done, elapsed = _cli(_clean_env(tmp_path, CRM_PULSE_HASH_KEY_FILE=str(key)))
+    assert done.returncode == 2, done.stderr
+    [line] = [l for l in done.stderr.splitlines() if l.strip()]
+    assert "CRM_PULSE_HASH_KEY_FILE must lie outside the warehouse" in line and str(key) in line, line
+    assert not key.exists() and not (tmp_path / "warehouse").exists()  # nothing written
