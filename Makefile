@@ -83,7 +83,7 @@ dev: install
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions
 
 docs: install
-	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . && echo "open dbt_project/target/index.html (or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+	cd dbt_project && ../$(BIN)/dbt docs generate --static --profiles-dir . && echo "open dbt_project/target/static_index.html (one self-contained file; or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
 
 # Benchmark (not part of `make test`): full + incremental refresh at S/M/L vs a bare DuckDB baseline.
 # make bench [SCALES=S,M,L] [BENCH_PROCESSES=2] [BENCH_NOTE="..."]; results: bench/results.json, bench/README.md
