@@ -76,11 +76,12 @@ test: test-deps
 	CRM_PULSE_REQUIRE_CLV_ORACLE=1 CRM_PULSE_REQUIRE_SPARK=1 $(BIN)/pytest -q
 
 DAGSTER_HOME_DIR := $(abspath $(CRM_PULSE_WAREHOUSE_DIR))/dagster_home
+DEV_PORT ?= 3000
 
 dev: install
 	mkdir -p $(DAGSTER_HOME_DIR)
 	test -f $(DAGSTER_HOME_DIR)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME_DIR)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 docs: install
 	cd dbt_project && ../$(BIN)/dbt docs generate --static --profiles-dir . && echo "open dbt_project/target/static_index.html (one self-contained file; or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
