@@ -17,12 +17,14 @@ def test_every_staging_test_states_its_severity_and_why(source):
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     tests = 0
     for model in spec["models"]:
-        for column in model.get("columns", []):
-            for test in column.get("data_tests", []):
-                assert isinstance(test, dict), f"{model['name']}.{column['name']}: {test} has no explicit severity"
-                [(name, body)] = test.items()
-                assert body["config"]["severity"] in ("error", "warn"), f"{model['name']}.{column['name']}.{name}"
-                tests += 1
+        placed = [(model["name"], test) for test in model.get("data_tests", [])]  # e.g. not_null_columns
+        placed += [(f"{model['name']}.{column['name']}", test)
+                   for column in model.get("columns", []) for test in column.get("data_tests", [])]
+        for where, test in placed:
+            assert isinstance(test, dict), f"{where}: {test} has no explicit severity"
+            [(name, body)] = test.items()
+            assert body["config"]["severity"] in ("error", "warn"), f"{where}.{name}"
+            tests += 1
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "severity:" in line]
     assert len(lines) == tests > 0
     for line in lines:

@@ -143,6 +143,10 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
         result = dbt_invoke.build(Path(dbt_project.project_dir), manifest, selection, run_vars, target,
                                   full_refresh=full_refresh)
         for event in result.events:
+            if event["data"]["node_info"]["unique_id"] not in MANIFEST["nodes"]:  # edited since the definitions loaded
+                context.log.warning(f"dbt node {event['data']['node_info']['unique_id']} is not in the loaded "
+                                    "definitions: reload the code location to see it as an asset or check")
+                continue
             message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
             yield from message.to_default_asset_events(manifest=MANIFEST, dagster_dbt_translator=translator,
                                                        context=context, target_path=target, project=dbt_project)
