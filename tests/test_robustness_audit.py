@@ -30,17 +30,10 @@ from dagster import DagsterInstance
 from tests import oracle
 from tests.harness import environment, run_pipeline
 from tests.local_servers import running_recorder
+from tests.test_landing import put
 
 ROOT = Path(__file__).resolve().parents[1]
-CUSTOMERS = "customer_id,customer_name,status\nC1,甲公司,active\n"
 COPY = "the name is not exactly '{e}' (or '{e}_part<N>'): a copy or backup? rename it to {e}.csv to load it"
-
-
-def put(root: Path, relative: str, text: str = CUSTOMERS) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --- crm-pulse status: ignored entries, problems, analysis date ------------------------------------
