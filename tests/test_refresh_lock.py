@@ -181,9 +181,9 @@ def test_killed_run_is_marked_failed_alerted_and_the_schedule_resumes(first_runs
     proc = subprocess.Popen([CLI, "run", "--full-refresh"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = []
-    for line in proc.stdout:  # kill the whole process group (dbt too) once dbt has started building
+    for line in proc.stdout:  # kill the whole process group once the dbt step has started
         seen.append(line)
-        if "Running dbt command" in line:
+        if "dbt nodes around the CLV fit" in line:
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
