@@ -4,7 +4,8 @@ A dbt process per Dagster step cost ~10 s each (Python start, dbt import, manife
 process, a build of a few models costs what its SQL costs. The project is parsed without run
 vars, so dbt's partial-parse state (``target/partial_parse.msgpack``) stays valid from run to run:
 the vars (analysis date, business parameters) only reach the SQL when each node is compiled at
-build time (no model, test or config reads a var while parsing: README "Configuration").
+build time (vars are used in model SQL only, never in configs or test arguments, which dbt
+renders while parsing: README "Business parameters").
 
 dbt keeps global state (flags, adapters), so invocations in one process are serialised, and the
 DuckDB file dbt-duckdb opened is closed after each invocation so the next steps of the run (which
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,10 +42,8 @@ class Invocation:
                 if (e["data"].get("status") or e["data"].get("node_info", {}).get("node_status", "")).lower() in bad]
 
 
-def invoke(args: list[str], *, project_dir: Path, manifest=None,
-           on_result: Callable[[dict], None] | None = None) -> Invocation:
-    """Run ``dbt <args>`` in this process (with a preloaded ``manifest``: no parsing at all).
-    ``on_result`` sees each node's result event as it finishes (progress, logs)."""
+def invoke(args: list[str], *, project_dir: Path, manifest=None) -> Invocation:
+    """Run ``dbt <args>`` in this process (with a preloaded ``manifest``: no parsing at all)."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -53,10 +51,7 @@ def invoke(args: list[str], *, project_dir: Path, manifest=None,
 
     def collect(msg) -> None:
         if msg.info.name in RESULT_EVENTS:
-            event = msg_to_dict(msg)
-            events.append(event)
-            if on_result is not None:
-                on_result(event)
+            events.append(msg_to_dict(msg))
 
     project_dir = Path(project_dir).resolve()
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
@@ -95,13 +90,13 @@ def write_manifest(manifest, path: Path) -> None:
 
 
 def build(project_dir: Path, manifest, selection: list[str], run_vars: dict, target_path: Path,
-          full_refresh: bool = False, on_result: Callable[[dict], None] | None = None) -> Invocation:
+          full_refresh: bool = False) -> Invocation:
     """``dbt build`` of exactly ``selection`` (dbt selectors; no tests are added indirectly)."""
     args = ["build", "--select", *selection, "--indirect-selection", "empty", "--vars", json.dumps(run_vars),
             "--target-path", str(target_path)]
     if full_refresh:
         args.append("--full-refresh")
-    return invoke(args, project_dir=project_dir, manifest=manifest, on_result=on_result)
+    return invoke(args, project_dir=project_dir, manifest=manifest)
 
 
 def _release_duckdb() -> None:

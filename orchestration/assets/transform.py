@@ -6,7 +6,7 @@ parsed once, then dbt builds (in process, ``orchestration/dbt_invoke.py``) the s
 upstream of the CLV models, the CLV models are fitted (``orchestration/assets/clv.py``) and dbt
 builds the rest. A dbt process per step, three per run, cost ~10 s each before any SQL ran.
 dbt's unit tests are not part of a refresh (dbt advises running them in CI: ``make test`` does,
-tests/test_marts.py).
+tests/test_dbt_unit_tests.py).
 """
 
 
