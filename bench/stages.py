@@ -62,6 +62,8 @@ def stage_of(step_key: str, groups: dict[str, list[str]]) -> str:
     op = step_key.split("[")[0]
     if op.endswith(("_contract", "_freshness", "_check", "_checks")):
         return "checks"  # check-only steps (mart contracts, export freshness) whatever their asset's group
+    if op == "dbt_models":
+        return "dbt"  # the one dbt step, which also fits the CLV models (their group is analytics)
     for group in groups.get(op, []):
         if group in GROUP_STAGE:
             return GROUP_STAGE[group]
