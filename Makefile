@@ -79,8 +79,7 @@ DAGSTER_HOME_DIR := $(abspath $(CRM_PULSE_WAREHOUSE_DIR))/dagster_home
 DEV_PORT ?= 3000
 
 dev: install
-	mkdir -p $(DAGSTER_HOME_DIR)
-	test -f $(DAGSTER_HOME_DIR)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME_DIR)/dagster.yaml
+	$(BIN)/python -m orchestration.instance_storage $(DAGSTER_HOME_DIR) >/dev/null
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 docs: install

@@ -1,7 +1,8 @@
 """Land export files of one entity in the raw layer, enforcing its contract.
 
 For every export file: read it in bounded batches, map headers onto canonical names, parse values
-(dates, money, enums ...), validate with the entity's Pandera schema, write good rows to
+(dates, money, enums ...), validate with the entity's Pandera schema (the rows of small files are
+validated together, each rule still per file), write good rows to
 ``raw/<source>/<entity>/<export date>__<file>.parquet`` with lineage columns, and failing rows to
 the quarantine with the rule they broke. Rows read = rows loaded + rows quarantined, per file.
 
@@ -167,6 +168,7 @@ def ingest_entity(
     loads: list[FileLoad] = []
     skipped: list[str] = []
     verified: dict[int, int] = {}  # log row -> mtime_ns of a file found unchanged by its sha256
+    loader = _Loader(contract, staging, batch_rows, hash_key)
     try:
         for f in files:
             stat = _stat(f)
@@ -184,11 +186,17 @@ def ingest_entity(
             load = FileLoad(load_id, contract.source, entity, f.relative, f.export_date, sha, stat.st_size,
                             mtime_ns=stat.st_mtime_ns, loaded_at=loaded_at, raw_version=version,
                             supersedes_load_id=previous["load_id"] if previous else None)
-            _load_file(contract, f, load, staging, batch_rows, hash_key)
+            loader.add_file(f, load)
             loads.append(load)
+        loader.flush()
+        loader.close()
+        for load in loads:
+            if load.rows_read != load.rows_loaded + load.rows_quarantined:  # pragma: no cover - invariant
+                raise AssertionError(f"{load.source_file}: rows read != loaded + quarantined")
         log, log_changed = _with_mtimes(log, verified)
         _commit(contract, layout, staging, files, loads, log, log_changed)
     finally:
+        loader.close()
         shutil.rmtree(staging, ignore_errors=True)
     return IngestResult(entity, loads, skipped)
 
@@ -252,15 +260,30 @@ def _commit(contract, layout, staging, files, loads, log, log_changed=False) -> 
         tmp.replace(path)
 
 
-def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path, batch_rows: int,
-               hash_key: bytes | None = None) -> None:
-    data_writer = quarantine_writer = None
-    seen_keys = pl.DataFrame(schema={k: pl.Utf8() for k in contract.key})
-    (staging / "data").mkdir(exist_ok=True)
-    (staging / "quarantine").mkdir(exist_ok=True)
-    name = f"{f.export_date.isoformat()}__{f.path.name}.parquet"
-    try:
-        for batch in iter_batches(f.path, batch_rows=batch_rows, display_name=f.relative):
+class _Loader:
+    """Validate the rows of an entity's files together, in batches of about ``batch_rows`` rows (many
+    small exports cost one validation, not one each), and write each file's good rows and failure
+    records to its own staged Parquet files. Each row carries its file (``_file``, an index into
+    ``files``) and its export date; every rule that is per file (row numbers, duplicate keys, the
+    export date limit) stays per file."""
+
+    def __init__(self, contract: Contract, staging: Path, batch_rows: int, hash_key: bytes | None):
+        self.contract, self.staging, self.batch_rows, self.hash_key = contract, staging, batch_rows, hash_key
+        self.files: list[tuple[LandingFile, FileLoad]] = []
+        self.pending: list[pl.DataFrame] = []
+        self.rejected: list[pl.DataFrame] = []
+        self.pending_rows = 0
+        self.seen_keys = pl.DataFrame(schema={"_file": pl.Int64, **{k: pl.Utf8() for k in contract.key}})
+        self.writers: dict[tuple[str, int], pq.ParquetWriter] = {}
+        (staging / "data").mkdir(exist_ok=True)
+        (staging / "quarantine").mkdir(exist_ok=True)
+
+    def add_file(self, f: LandingFile, load: FileLoad) -> None:
+        """Read ``f`` (its rows are validated with the next flush)."""
+        index = len(self.files)
+        self.files.append((f, load))
+        contract = self.contract
+        for batch in iter_batches(f.path, batch_rows=self.batch_rows, display_name=f.relative):
             load.notes.extend(batch.notes)
             if not batch.header and batch.frame.height == 0:
                 continue  # an empty JSON list of records: nothing to check, 0 rows read
@@ -269,30 +292,61 @@ def _load_file(contract: Contract, f: LandingFile, load: FileLoad, staging: Path
             for header in unknown:
                 if header not in load.unknown_columns:
                     load.unknown_columns.append(header)
-            good, failures = _validate_batch(contract, f, batch.frame, mapping, seen_keys)
+            frame = batch.frame.select([pl.col(h).cast(pl.Utf8).alias(c) for h, c in mapping.items()]
+                                       + [pl.col("_row_number").cast(pl.Int64)])
+            frame = frame.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in contract.column_names
+                                        if c not in frame.columns])
+            self.pending.append(frame.select(*contract.column_names, "_row_number").with_columns(
+                pl.lit(index, pl.Int64).alias("_file"), pl.lit(f.export_date, pl.Date).alias("_export_date")))
             if batch.rejected.height:  # rows the reader could not read (a bad NDJSON line): quarantined
-                failures = pl.concat([failures, batch.rejected], how="vertical_relaxed")
-            seen_keys = pl.concat([seen_keys, good.select(contract.key).cast(pl.Utf8)])
+                self.rejected.append(batch.rejected.with_columns(pl.lit(index, pl.Int64).alias("_file")))
             load.rows_read += batch.frame.height + batch.rejected.height
-            load.rows_loaded += good.height
-            load.rows_quarantined += failures["row_number"].n_unique()
-            if good.height:
-                table = _with_lineage(privacy.protect(good, contract, hash_key), contract, f, load).to_arrow()
-                data_writer = data_writer or pq.ParquetWriter(staging / "data" / name, table.schema)
-                data_writer.write_table(table)
-            if failures.height:
-                table = failures.with_columns(
+            self.pending_rows += batch.frame.height
+            if self.pending_rows >= self.batch_rows:
+                self.flush()
+
+    def flush(self) -> None:
+        """Validate the pending rows; write good rows and failures to their files' staged Parquet."""
+        if not self.pending and not self.rejected:
+            return
+        contract = self.contract
+        raw = pl.concat(self.pending) if self.pending else None
+        good, failures = (_validate_batch(contract, raw, self.seen_keys) if raw is not None and raw.height
+                          else (None, _FAILURE_SCHEMA.to_frame()))
+        if self.rejected:
+            failures = pl.concat([failures, *(r.select(_FAILURE_SCHEMA.names()) for r in self.rejected)],
+                                 how="vertical_relaxed")
+        self.pending, self.rejected, self.pending_rows = [], [], 0
+        if good is not None and good.height:
+            self.seen_keys = pl.concat([self.seen_keys, good.select(pl.col("_file"),
+                                                                    *(pl.col(k).cast(pl.Utf8) for k in contract.key))])
+            protected = privacy.protect(good, contract, self.hash_key)
+            for (index,), part in protected.partition_by("_file", as_dict=True, maintain_order=True).items():
+                f, load = self.files[index]
+                load.rows_loaded += part.height
+                self._write("data", index, _with_lineage(part, contract, f, load).to_arrow())
+        if failures.height:
+            failures = _displayable(contract, failures)
+            for (index,), part in failures.partition_by("_file", as_dict=True, maintain_order=True).items():
+                f, load = self.files[index]
+                load.rows_quarantined += part["row_number"].n_unique()
+                self._write("quarantine", index, part.with_columns(
                     pl.lit(load.load_id).alias("_load_id"), pl.lit(contract.entity).alias("entity"),
                     pl.lit(f.relative).alias("source_file"), pl.lit(load.loaded_at).alias("quarantined_at"),
-                ).select(QUARANTINE_SCHEMA.names()).cast(QUARANTINE_SCHEMA).to_arrow()
-                quarantine_writer = quarantine_writer or pq.ParquetWriter(staging / "quarantine" / name, table.schema)
-                quarantine_writer.write_table(table)
-    finally:
-        for writer in (data_writer, quarantine_writer):
-            if writer is not None:
-                writer.close()
-    if load.rows_read != load.rows_loaded + load.rows_quarantined:  # pragma: no cover - invariant
-        raise AssertionError(f"{f.relative}: rows read != loaded + quarantined")
+                ).select(QUARANTINE_SCHEMA.names()).cast(QUARANTINE_SCHEMA).to_arrow())
+
+    def _write(self, kind: str, index: int, table) -> None:
+        writer = self.writers.get((kind, index))
+        if writer is None:
+            f = self.files[index][0]
+            name = f"{f.export_date.isoformat()}__{f.path.name}.parquet"
+            writer = self.writers[(kind, index)] = pq.ParquetWriter(self.staging / kind / name, table.schema)
+        writer.write_table(table)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
 
 
 def _check_columns(contract: Contract, f: LandingFile, header: list[str], mapping: dict[str, str]) -> None:
@@ -309,22 +363,26 @@ def _check_columns(contract: Contract, f: LandingFile, header: list[str], mappin
                       f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity}{hint}")
 
 
-def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, mapping: dict[str, str],
-                    seen_keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split one batch into typed good rows and failure records (row, column, rule, original value)."""
-    raw = frame.select([pl.col(h).alias(c) for h, c in mapping.items()] + [pl.col("_row_number")])
-    raw = raw.with_columns([pl.lit(None, pl.Utf8).alias(c) for c in contract.column_names if c not in raw.columns])
+_FAILURE_SCHEMA = pl.Schema({"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8,
+                             "_file": pl.Int64})
+
+
+def _validate_batch(contract: Contract, raw: pl.DataFrame, seen_keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split rows (the contract's columns as read, ``_row_number``, ``_file``, ``_export_date``) into
+    typed good rows and failure records (row, column, rule, original value, ``_file``)."""
+    raw = raw.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
     blanked = raw.select([Column.blank(pl.col(c.name)).alias(c.name) for c in contract.columns])  # values.yml
     parsed = blanked.select([c.parse(pl.col(c.name), blanked=True).cast(c.dtype).alias(c.name)
-                             for c in contract.columns]).with_columns(raw["_row_number"])
-    export_end = dt.datetime.combine(f.export_date + dt.timedelta(days=1), dt.time())
+                             for c in contract.columns]).with_columns(raw["_pos"], raw["_file"])
+    export_day = raw["_export_date"].dt.offset_by("1d")  # a value on or after the next day is too late
+    export_end = export_day.cast(pl.Datetime("us"))
 
     failures: list[pl.DataFrame] = []
 
     def add(column: str, rule: str, mask: pl.Series) -> None:
         if mask.any():
             failures.append(pl.DataFrame({
-                "row_number": raw["_row_number"].filter(mask), "column": column, "rule": rule,
+                "_pos": raw["_pos"].filter(mask), "column": column, "rule": rule,
                 "original_value": raw[column].filter(mask),
             }, schema_overrides={"column": pl.Utf8, "rule": pl.Utf8}))
 
@@ -340,53 +398,60 @@ def _validate_batch(contract: Contract, f: LandingFile, frame: pl.DataFrame, map
         if col.required:
             add(col.name, "required", ~present)
         if col.not_after_export:
-            limit = f.export_date + dt.timedelta(days=1) if col.type == "date" else export_end
-            after = parsed[col.name] >= limit
+            after = parsed[col.name] >= (export_day if col.type == "date" else export_end)
             add(col.name, "not_after_export_date", after.fill_null(False))
         if col.references is not None:
             known = parsed.select(col.references.normalise(pl.col(col.name)).is_in(col.references.values)).to_series()
             add(col.name, f"unknown_{col.name}", parsed[col.name].is_not_null() & ~known)
 
-    bad_rows = set()
-    for fr in failures:
-        bad_rows.update(fr["row_number"].to_list())
-    candidates = parsed.filter(~pl.col("_row_number").is_in(list(bad_rows)))
-    schema_failures = _pandera_failures(contract, candidates.drop("_row_number"), candidates["_row_number"], raw)
+    bad = pl.concat([fr["_pos"] for fr in failures]) if failures else pl.Series("_pos", [], pl.Int64)
+    candidates = parsed.filter(~pl.col("_pos").is_in(bad.implode()))
+    schema_failures = _pandera_failures(contract, candidates.drop("_pos", "_file"), candidates["_pos"], raw)
     if schema_failures.height:
         failures.append(schema_failures)
-        candidates = candidates.filter(~pl.col("_row_number").is_in(schema_failures["row_number"].implode()))
+        candidates = candidates.filter(~pl.col("_pos").is_in(schema_failures["_pos"].implode()))
 
-    keys = candidates.select([pl.col(k).cast(pl.Utf8) for k in contract.key])
-    duplicate = ~keys.select(pl.struct(contract.key).is_first_distinct()).to_series()
+    # a key seen before in the same file (earlier in this batch or in an earlier batch) is a duplicate
+    keys = candidates.select(pl.col("_file"), *(pl.col(k).cast(pl.Utf8) for k in contract.key))
+    duplicate = ~keys.select(pl.struct(keys.columns).is_first_distinct()).to_series()
     if seen_keys.height:
         seen = seen_keys.unique().with_columns(pl.lit(True).alias("_seen"))
-        duplicate = duplicate | keys.join(seen, on=list(contract.key), how="left", nulls_equal=True,
+        duplicate = duplicate | keys.join(seen, on=keys.columns, how="left", nulls_equal=True,
                                           maintain_order="left")["_seen"].fill_null(False)
     if duplicate.any():
-        dup_rows = candidates["_row_number"].filter(duplicate)
         failures.append(pl.DataFrame({
-            "row_number": dup_rows, "column": ",".join(contract.key), "rule": "key_unique_in_file",
-            "original_value": keys.filter(duplicate).select(pl.concat_str(pl.all(), separator="|")).to_series(),
+            "_pos": candidates["_pos"].filter(duplicate), "column": ",".join(contract.key), "rule": "key_unique_in_file",
+            "original_value": keys.filter(duplicate).select(
+                pl.concat_str(list(contract.key), separator="|")).to_series(),
         }))
         candidates = candidates.filter(~duplicate)
 
     failure_frame = (pl.concat(failures, how="vertical_relaxed") if failures
-                     else pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
+                     else pl.DataFrame(schema={"_pos": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
                                                "original_value": pl.Utf8}))
+    failure_frame = failure_frame.join(raw.select("_pos", pl.col("_row_number").alias("row_number"), "_file"),
+                                       on="_pos", how="left", maintain_order="left")
+    good = candidates.join(raw.select("_pos", "_row_number", "_export_date"), on="_pos", how="left",
+                           maintain_order="left").drop("_pos")
+    return good, failure_frame.select(_FAILURE_SCHEMA.names()).cast(dict(_FAILURE_SCHEMA))
+
+
+def _displayable(contract: Contract, failures: pl.DataFrame) -> pl.DataFrame:
+    """Failure records whose original values are safe to keep: control characters shown escaped,
+    personal data masked (pii columns) or scrubbed (anything looking like a phone or e-mail)."""
     pii = {c.name for c in contract.columns if c.pii}
-    failure_frame = failure_frame.with_columns(pl.col("original_value").cast(pl.Utf8).str.replace_many(
+    failures = failures.with_columns(pl.col("original_value").cast(pl.Utf8).str.replace_many(
         CONTROL_CHARACTERS, [f"\\x{ord(c):02x}" for c in CONTROL_CHARACTERS]))  # shown, never raw
-    if failure_frame.height:  # personal data never reaches the (published) quarantine: mask pii columns,
-        failure_frame = failure_frame.with_columns(  # and anything looking like a phone/e-mail elsewhere
-            pl.when(pl.col("column").is_in(list(pii)))
-            .then(pl.col("original_value").map_elements(mask_value, return_dtype=pl.Utf8))
-            .otherwise(pl.col("original_value").map_elements(scrub, return_dtype=pl.Utf8)).alias("original_value"))
-    return candidates, failure_frame.cast({"row_number": pl.Int64})
+    return failures.with_columns(
+        pl.when(pl.col("column").is_in(list(pii)))
+        .then(pl.col("original_value").map_elements(mask_value, return_dtype=pl.Utf8))
+        .otherwise(pl.col("original_value").map_elements(scrub, return_dtype=pl.Utf8)).alias("original_value"))
 
 
-def _pandera_failures(contract: Contract, frame: pl.DataFrame, row_numbers: pl.Series, raw: pl.DataFrame) -> pl.DataFrame:
-    """Rows breaking the Pandera schema (ranges, enums, cross-field rules) as failure records."""
-    empty = pl.DataFrame(schema={"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8})
+def _pandera_failures(contract: Contract, frame: pl.DataFrame, positions: pl.Series, raw: pl.DataFrame) -> pl.DataFrame:
+    """Rows breaking the Pandera schema (ranges, enums, cross-field rules) as failure records;
+    ``positions``: each row's ``_pos`` (its row in ``raw``, the values as read)."""
+    empty = pl.DataFrame(schema={"_pos": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8})
     if frame.height == 0:
         return empty
     try:
@@ -399,20 +464,17 @@ def _pandera_failures(contract: Contract, frame: pl.DataFrame, row_numbers: pl.S
     if cases.height == 0:
         raise FileProblem("", "schema", f"{contract.entity}: schema error without row: {err.failure_cases}")
     records = []
-    raw_by_row = {}
     for case in cases.iter_rows(named=True):
-        row_number = row_numbers[case["index"]]
+        pos = positions[case["index"]]
         check = _rule_name(contract, case)
         column = rules[check].column if check in rules else (case["column"] or "")
         if check == "not_nullable":
             check = "required"
-        if not raw_by_row:
-            raw_by_row = {rn: i for i, rn in enumerate(raw["_row_number"].to_list())}
-        original = raw[column][raw_by_row[row_number]] if column in raw.columns else None
+        original = raw[column][pos] if column in raw.columns else None
         if check in rules:
             rule = rules[check]
-            original = f"{rule.column}={raw[rule.column][raw_by_row[row_number]]}; {rule.gte}={raw[rule.gte][raw_by_row[row_number]]}"
-        records.append({"row_number": row_number, "column": column, "rule": check, "original_value": original})
+            original = f"{rule.column}={raw[rule.column][pos]}; {rule.gte}={raw[rule.gte][pos]}"
+        records.append({"_pos": pos, "column": column, "rule": check, "original_value": original})
     return pl.DataFrame(records, schema=empty.schema)
 
 

@@ -266,10 +266,15 @@ def validate_frame(suite: MartSuite, frame) -> list[Outcome]:
     except (KeyError, LookupError):
         definition = asset.add_batch_definition_whole_dataframe("whole")
     batch = definition.get_batch(batch_parameters={"dataframe": frame})
+    # the whole suite in one validation: GX computes the metrics the expectations share once
+    # (results come back in no fixed order: each carries its expectation's index in ``meta``)
+    gx_suite = _gx().ExpectationSuite(name=name, expectations=[
+        _gx_class(e.expect)(**e.kwargs, meta={"index": i}) for i, e in enumerate(suite.expectations)])
+    results = {r.expectation_config.meta["index"]: r
+               for r in batch.validate(gx_suite, result_format="SUMMARY").results}
     outcomes = []
-    for expectation in suite.expectations:
-        gx_expectation = _gx_class(expectation.expect)(**expectation.kwargs)
-        result = batch.validate(gx_expectation, result_format="SUMMARY")
+    for index, expectation in enumerate(suite.expectations):
+        result = results[index]
         details = result.result or {}
         failing = 0
         if not result.success:

@@ -13,15 +13,13 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 from orchestration.settings import Settings, check_settings  # noqa: E402
 
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
-
 
 def _dagster_home(settings: Settings) -> Path:
-    """Use $DAGSTER_HOME, else a persistent one inside the warehouse (run history for `status`)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.warehouse_dir / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    """Use $DAGSTER_HOME, else a persistent one inside the warehouse (run history for `status`);
+    created with crm-pulse's dagster.yaml (orchestration/instance_storage.py) when it has none."""
+    from orchestration.instance_storage import ensure_dagster_home
+
+    home = ensure_dagster_home(Path(os.environ.get("DAGSTER_HOME") or settings.warehouse_dir / "dagster_home"))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

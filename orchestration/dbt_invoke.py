@@ -55,7 +55,7 @@ def invoke(args: list[str], *, project_dir: Path, manifest=None) -> Invocation:
 
     project_dir = Path(project_dir).resolve()
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-              "--log-path", str(project_dir / "logs"), "--quiet"]
+              "--log-path", str(project_dir / "logs"), "--quiet", "--log-level-file", "info"]
     with _LOCK:
         try:
             res = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([*args, *common])
@@ -91,8 +91,10 @@ def write_manifest(manifest, path: Path) -> None:
 
 def build(project_dir: Path, manifest, selection: list[str], run_vars: dict, target_path: Path,
           full_refresh: bool = False) -> Invocation:
-    """``dbt build`` of exactly ``selection`` (dbt selectors; no tests are added indirectly)."""
-    args = ["build", "--select", *selection, "--indirect-selection", "empty", "--vars", json.dumps(run_vars),
+    """``dbt build`` of exactly ``selection`` (dbt selectors; no tests are added indirectly, and unit
+    tests, which dbt adds to every selected model, are left to ``make test``)."""
+    args = ["build", "--select", *selection, "--indirect-selection", "empty", "--exclude-resource-type", "unit_test",
+            "--vars", json.dumps(run_vars),
             "--target-path", str(target_path)]
     if full_refresh:
         args.append("--full-refresh")
