@@ -13,6 +13,7 @@ is atomic on its own, README "Operations").
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections import OrderedDict
@@ -20,31 +21,36 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as db
-from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
-#: dagster.yaml of an instance crm-pulse creates (README "Configuration", ``DAGSTER_HOME``).
-DAGSTER_YAML = """telemetry:
-  enabled: false
-event_log_storage:
-  module: orchestration.instance_storage
-  class: PooledSqliteEventLogStorage
-"""
-#: what earlier versions wrote; such a file is replaced by DAGSTER_YAML (nothing else was in it)
+#: First line of the dagster.yaml crm-pulse writes: such a file is crm-pulse's to keep up to date.
+MARKER = "# written by crm-pulse (orchestration/instance_storage.py); a dagster.yaml without this line is left alone"
+#: what earlier versions wrote; such a file is replaced as well (nothing else was in it)
 _OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 #: engines kept open at once (the run's shard, the index shard, and a few runs read by the UI)
 _MAX_ENGINES = 8
 
 
+def dagster_yaml(home: Path) -> str:
+    """The dagster.yaml of an instance crm-pulse creates (README "Configuration", ``DAGSTER_HOME``):
+    telemetry off, the event log in Dagster's default place through :class:`PooledSqliteEventLogStorage`."""
+    runs = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a JSON string is a YAML string
+    return (f"{MARKER}\ntelemetry:\n  enabled: false\nevent_log_storage:\n  module: {__name__}\n"
+            f"  class: {PooledSqliteEventLogStorage.__name__}\n  config:\n    base_dir: {runs}\n")
+
+
 def ensure_dagster_home(home: Path) -> Path:
-    """Create ``home`` with DAGSTER_YAML unless it has a dagster.yaml of its own."""
+    """Create ``home`` with :func:`dagster_yaml` unless it has a dagster.yaml of its own; keep one that
+    crm-pulse wrote pointing at ``home`` (a warehouse that was moved or copied)."""
+    home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() == _OLD_DAGSTER_YAML:
+    config, wanted = home / "dagster.yaml", dagster_yaml(home)
+    current = config.read_text(encoding="utf-8") if config.exists() else None
+    if current is None or current == _OLD_DAGSTER_YAML or (current.startswith(MARKER) and current != wanted):
         tmp = config.with_name(f".dagster.yaml.{os.getpid()}.tmp")
-        tmp.write_text(DAGSTER_YAML)
+        tmp.write_text(wanted, encoding="utf-8")
         os.replace(tmp, config)
     return home
 
@@ -52,21 +58,24 @@ def ensure_dagster_home(home: Path) -> Path:
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with pooled connections and ``synchronous=NORMAL`` (module docstring).
 
-    ``base_dir`` defaults to ``$DAGSTER_HOME/history/runs``, where Dagster's default storage keeps it.
     """
 
-    def __init__(self, base_dir: str | None = None, inst_data=None):
+    def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._engines_pid = os.getpid()
-        super().__init__(base_dir or str(Path(os.environ["DAGSTER_HOME"]) / "history" / "runs"), inst_data)
-
-    @classmethod
-    def config_type(cls):
-        return {"base_dir": Field(StringSource, is_required=False)}
+        self._tables: set[str] = set()
+        super().__init__(base_dir, inst_data)
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         return cls(inst_data=inst_data, **config_value)
+
+    def has_table(self, table_name: str) -> bool:
+        """Asked for every asset check event (``supports_asset_checks``); Dagster's migrations add
+        tables and never drop one, so a table found once is not looked up again."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     def _engine(self, shard: str) -> db.engine.Engine:
         if self._engines_pid != os.getpid():  # forked: the parent's connections are not ours to use
@@ -103,4 +112,6 @@ def _tune(dbapi_connection, _record) -> None:
 
 
 if __name__ == "__main__":  # make dev: python -m orchestration.instance_storage <DAGSTER_HOME>
-    print(ensure_dagster_home(Path(sys.argv[1])))
+    from orchestration.instance_storage import ensure_dagster_home as ensure  # named by its module, not __main__
+
+    print(ensure(Path(sys.argv[1])))

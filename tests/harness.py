@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance
 
+from orchestration.instance_storage import ensure_dagster_home
 from orchestration.runner import run_refresh
 from orchestration.settings import Settings
 
@@ -79,8 +80,7 @@ def run_pipeline(landing: Path, warehouse: Path, full_refresh: bool = False,
     buffer = io.StringIO()
     with environment(**env):
         settings = Settings.from_env()
-        home = warehouse / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
+        home = ensure_dagster_home(warehouse / "dagster_home")  # as crm-pulse creates it (pooled event log)
         owned = instance is None
         instance = instance or DagsterInstance.local_temp(str(home))
         try:

@@ -17,7 +17,7 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5)
 def test_check_rows_status_layer_and_failing_count():
     evaluations = [
         health.CheckEvaluation("raw/erp/orders", "rows_conserved", True, "ERROR", {"failing_count": 0}),
-        health.CheckEvaluation("staging/stg_erp__orders", "unique_stg_erp__orders_order_id", False, "ERROR",
+        health.CheckEvaluation("staging/stg_erp__orders", "rules_stg_erp__orders", False, "ERROR",
                                {"dagster_dbt/failed_row_count": 3}),
         health.CheckEvaluation("staging/stg_crm__opportunities", "relationships_x", False, "WARN",
                                {"dagster_dbt/failed_row_count": 2}),

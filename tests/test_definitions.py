@@ -35,7 +35,7 @@ def test_marts_feed_publish_and_dbt_tests_are_checks():
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if graph.has(k) and graph.get(k).is_materializable}
     assert {"ingest", "transform", "publish"} <= groups
     checks = {(c.asset_key.path[-1], c.name) for c in graph.asset_check_keys}
-    assert ("dim_customers", "unique_dim_customers_customer_id") in checks
+    assert ("dim_customers", "rules_dim_customers") in checks  # its never-null, unique and accepted-value rules
     assert any(name == "rows_conserved" for _, name in checks)
 
 

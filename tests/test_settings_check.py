@@ -42,7 +42,7 @@ BAD_VALUES = [
     ("CRM_PULSE_DBT_VARS", '{"business_timezone": "Mars/Base"}', "an IANA time zone like Asia/Shanghai"),
     ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "CNY\'"}', "a 3-letter currency code like CNY"),
     # a currency without rate 1 in the fx_rates seed: every order with an empty currency takes it and
-    # would have no rate (the blocking not_null test on int_orders_converted.fx_rate: nothing publishes)
+    # would have no rate (fx_rate is never null in rules_int_orders_converted, a blocking test: nothing publishes)
     ("CRM_PULSE_DBT_VARS", '{"reporting_currency": "GBP"}', "GBP has no row: edit the seed for it"),
     ("CRM_PULSE_SPARK_DRIVER_MEMORY", "lots", "a JVM memory size like 2g or 512m"),
     ("CRM_PULSE_SPARK_LOG_LEVEL", "LOUD", "'warn' or 'error' or 'fatal' or 'off'"),

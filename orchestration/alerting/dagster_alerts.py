@@ -116,8 +116,10 @@ def _compiled_test_sql(unique_id: str, run_id: str) -> str | None:
 
 
 def _generic_test_sql(unique_id: str) -> str | None:
-    """Failing rows of dbt's generic tests (not_null, unique, accepted_values, relationships), built
-    from the manifest, for runs whose compiled SQL is gone (dagster-dbt may build in a temp copy)."""
+    """Failing rows of the project's generic tests (column_rules, relationships; dbt's not_null,
+    unique and accepted_values as well), built from the manifest, for runs whose compiled SQL is gone
+    (dagster-dbt may build in a temp copy). column_rules: one row per broken rule and offending value
+    (nulls, duplicated values, unexpected values) with its row count."""
     try:
         from orchestration.project import dbt_project
 
@@ -126,32 +128,43 @@ def _generic_test_sql(unique_id: str) -> str | None:
         return None
     node = manifest.get("nodes", {}).get(unique_id) or {}
     meta = node.get("test_metadata") or {}
-    kwargs, column = meta.get("kwargs") or {}, (meta.get("kwargs") or {}).get("column_name")
+    name, kwargs = meta.get("name"), meta.get("kwargs") or {}
+    column = kwargs.get("column_name")
     attached = manifest["nodes"].get(node.get("attached_node") or "")
-    if not attached or not column:
+    if not attached:
         return None
 
     def relation(n: dict) -> str:
         return f'"{n["schema"]}"."{n.get("alias") or n["name"]}"'
 
     model = relation(attached)
-    name = meta.get("name")
-    if name == "not_null":
-        return f"select * from {model} where {column} is null"
-    if name == "unique":
-        return f"select {column}, count(*) as occurrences from {model} group by {column} having count(*) > 1"
-    if name == "accepted_values":
-        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs.get("values") or [])
-        return f"select {column}, count(*) as n_rows from {model} where {column} not in ({values}) group by {column}"
     if name == "relationships":
         parents = [manifest["nodes"].get(d) for d in node.get("depends_on", {}).get("nodes", [])
                    if d != node.get("attached_node")]
         field = kwargs.get("field")
-        if not parents or not parents[0] or not field:
+        if not parents or not parents[0] or not column or not field:
             return None
         return (f"select child.{column} from {model} as child left join {relation(parents[0])} as parent "
                 f"on child.{column} = parent.{field} where child.{column} is not null and parent.{field} is null")
-    return None
+    rules = (kwargs if name == "column_rules"
+             else {name: {column: kwargs.get("values") or []}} if name == "accepted_values"
+             else {name: [column]} if name in ("not_null", "unique") else {})
+    never_null = rules.get("not_null") or []
+    never_null = [c for group in never_null.values() for c in group] if isinstance(never_null, dict) else never_null
+    failing = [("not_null", c, f"{c} is null", "") for c in never_null]
+    failing += [("unique", c, f"{c} is not null", " having count(*) > 1") for c in rules.get("unique") or []]
+    failing += [("accepted_values", c, f"{c} not in ({', '.join(map(_sql_value, values))})", "")
+                for c, values in (rules.get("accepted_values") or {}).items()]
+    return " union all ".join(
+        f"(select '{rule}' as rule, '{c}' as column_name, cast({c} as varchar) as value, count(*) as failing_rows "
+        f"from {model} where {condition} group by {c}{having})" for rule, c, condition, having in failing) or None
+
+
+def _sql_value(value) -> str:
+    """An accepted value as a DuckDB literal: numbers and booleans bare, anything else quoted."""
+    if isinstance(value, (bool, int, float)):
+        return str(value).lower()
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def quarantine_reasons(settings: Settings, entity: str, limit: int = MAX_SAMPLES) -> list[str]:
