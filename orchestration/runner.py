@@ -178,9 +178,10 @@ def refresh_job_definition():
 
 
 #: ``auto``: worker processes only when the landing folder holds more exports than this. Measured
-#: (bench/README.md): at 50 MB of exports one process is faster (75.6 s vs 82.8 s, process starts
-#: dominate); at 5 GB two processes halve the ingest (370 s of step time in 198 s).
-AUTO_PARALLEL_BYTES = 256 * 2**20
+#: (bench/README.md): at 0.5 GB of exports one process is faster (full refresh 147.5 s vs 151.0 s,
+#: a new day 75.5 s vs 103.9 s: process starts dominate); at 5 GB two processes halve the ingest
+#: (370 s of step time in 198 s).
+AUTO_PARALLEL_BYTES = 2**30
 
 
 def step_processes(value: str, landing_dir) -> int:

@@ -198,7 +198,7 @@ def test_step_processes_auto_follows_the_size_of_the_exports(tmp_path):
     assert step_processes("", tmp_path) == 1
     assert step_processes("auto", tmp_path) == 1
     big = tmp_path / "crm" / "2025-01-01" / "activities.csv"
-    with big.open("wb") as fh:  # sparse: counts by size without writing 256 MB
+    with big.open("wb") as fh:  # sparse: counts by size without writing a GiB
         fh.truncate(AUTO_PARALLEL_BYTES + 1)
     assert step_processes("auto", tmp_path) == min(os.cpu_count() or 1, 4)
     assert step_processes("3", tmp_path) == 3
