@@ -28,6 +28,7 @@ from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 MARKER = "# written by crm-pulse (orchestration/instance_storage.py); a dagster.yaml without this line is left alone"
 #: what earlier versions wrote; such a file is replaced as well (nothing else was in it)
 _OLD_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+_MODULE = "orchestration.instance_storage"  # what Dagster imports, also when this file runs as __main__
 
 #: engines kept open at once (the run's shard, the index shard, and a few runs read by the UI)
 _MAX_ENGINES = 8
@@ -37,7 +38,7 @@ def dagster_yaml(home: Path) -> str:
     """The dagster.yaml of an instance crm-pulse creates (README "Configuration", ``DAGSTER_HOME``):
     telemetry off, the event log in Dagster's default place through :class:`PooledSqliteEventLogStorage`."""
     runs = json.dumps(str(Path(home).resolve() / "history" / "runs"))  # a JSON string is a YAML string
-    return (f"{MARKER}\ntelemetry:\n  enabled: false\nevent_log_storage:\n  module: {__name__}\n"
+    return (f"{MARKER}\ntelemetry:\n  enabled: false\nevent_log_storage:\n  module: {_MODULE}\n"
             f"  class: {PooledSqliteEventLogStorage.__name__}\n  config:\n    base_dir: {runs}\n")
 
 
@@ -56,9 +57,7 @@ def ensure_dagster_home(home: Path) -> Path:
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
-    """``SqliteEventLogStorage`` with pooled connections and ``synchronous=NORMAL`` (module docstring).
-
-    """
+    """``SqliteEventLogStorage`` with pooled connections and ``synchronous=NORMAL`` (module docstring)."""
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
@@ -112,6 +111,4 @@ def _tune(dbapi_connection, _record) -> None:
 
 
 if __name__ == "__main__":  # make dev: python -m orchestration.instance_storage <DAGSTER_HOME>
-    from orchestration.instance_storage import ensure_dagster_home as ensure  # named by its module, not __main__
-
-    print(ensure(Path(sys.argv[1])))
+    print(ensure_dagster_home(Path(sys.argv[1])))
