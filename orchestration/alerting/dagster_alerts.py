@@ -21,6 +21,7 @@ from orchestration.alerting.config import channels_from_env, retries_from_env
 from orchestration.alerting.message import MAX_SAMPLES, Alert
 from orchestration.ops_settings import ALERTED_TAG, OpsSettings
 from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.sql import sql_literal
 
 FRESHNESS_CHECK = "export_freshness"  # orchestration/assets/freshness.py
 COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count", "failed_row_count", "unexpected_count")
@@ -164,7 +165,7 @@ def _sql_value(value) -> str:
     """An accepted value as a DuckDB literal: numbers and booleans bare, anything else quoted."""
     if isinstance(value, (bool, int, float)):
         return str(value).lower()
-    return "'" + str(value).replace("'", "''") + "'"
+    return sql_literal(value)
 
 
 def quarantine_reasons(settings: Settings, entity: str, limit: int = MAX_SAMPLES) -> list[str]:
