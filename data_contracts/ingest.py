@@ -274,13 +274,14 @@ class _Loader:
         self.rejected: list[pl.DataFrame] = []
         self.pending_rows = 0
         self.seen_keys = pl.DataFrame(schema={"_file": pl.Int64, **{k: pl.Utf8() for k in contract.key}})
+        self.reading: int | None = None  # the file being read: only its keys can repeat in a later batch
         self.writers: dict[tuple[str, int], pq.ParquetWriter] = {}
         (staging / "data").mkdir(exist_ok=True)
         (staging / "quarantine").mkdir(exist_ok=True)
 
     def add_file(self, f: LandingFile, load: FileLoad) -> None:
         """Read ``f`` (its rows are validated with the next flush)."""
-        index = len(self.files)
+        index = self.reading = len(self.files)
         self.files.append((f, load))
         contract = self.contract
         for batch in iter_batches(f.path, batch_rows=self.batch_rows, display_name=f.relative):
@@ -304,6 +305,7 @@ class _Loader:
             self.pending_rows += batch.frame.height
             if self.pending_rows >= self.batch_rows:
                 self.flush()
+        self.reading = None
 
     def flush(self) -> None:
         """Validate the pending rows; write good rows and failures to their files' staged Parquet."""
@@ -320,6 +322,8 @@ class _Loader:
         if good is not None and good.height:
             self.seen_keys = pl.concat([self.seen_keys, good.select(pl.col("_file"),
                                                                     *(pl.col(k).cast(pl.Utf8) for k in contract.key))])
+        self.seen_keys = self.seen_keys.filter(pl.col("_file") == (-1 if self.reading is None else self.reading))
+        if good is not None and good.height:
             protected = privacy.protect(good, contract, self.hash_key)
             for (index,), part in protected.partition_by("_file", as_dict=True, maintain_order=True).items():
                 f, load = self.files[index]
