@@ -1,4 +1,4 @@
-"""Timing of orchestration/analytics/clv.py at scale (not a test).
+"""Timing of crm_pulse/clv/model.py at scale (not a test).
 
     .venv/bin/python bench/clv_bench.py [--customers 1000000]   # ~9.3M transaction rows
 
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from orchestration.analytics import clv  # noqa: E402
+from crm_pulse.clv import model as clv  # noqa: E402
 
 
 def timed(label, fn, *args, **kwargs):

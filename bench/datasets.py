@@ -35,7 +35,7 @@ class Dataset:
 
 def ensure_generated(work: Path, scale: str, seed: int) -> Dataset:
     """Generate the exports of ``scale`` unless an identical generation is already there."""
-    from orchestration.demo import generate_demo
+    from crm_pulse.demo import generate_demo
 
     customers = SCALES[scale]
     out = work / scale / "generated"

@@ -8,9 +8,9 @@ from dagster import (AssetSelection, DagsterEvent, DagsterInstance, DagsterRunSt
 from dagster._core.events import EngineEventData
 from dagster._core.executor.base import Executor
 
+from crm_pulse.config.settings import Settings
+from crm_pulse.warehouse.lock import acquire
 from orchestration.assets.freshness import freshness_checks
-from orchestration.settings import Settings
-from orchestration.warehouse_lock import acquire
 
 REFRESH_JOB = "refresh"
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from orchestration.settings import PROJECT_ROOT, Settings, apply_environment
+from crm_pulse.config.settings import PROJECT_ROOT, Settings, apply_environment
 
 apply_environment(Settings.from_env())
 

@@ -3,7 +3,7 @@ temporary files a failed run left in the warehouse.
 
 A run the instance still calls starting/running is dead when
 - the warehouse lock is free and its record names the run but was never released (the holder was
-  killed: orchestration/warehouse_lock.py), or
+  killed: crm_pulse/warehouse/lock.py), or
 - no refresh holds the lock and the run, recorded for this warehouse or not yet tied to one, has
   logged nothing for ``SILENT_SECONDS`` (it died before it took the lock, or just after it let go).
 Judging, marking and tagging happen under the lock, so a run is marked (and alerted) once; the
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from orchestration.ops_settings import ALERTED_TAG, OpsSettings
-from orchestration.settings import Settings
-from orchestration.warehouse_lock import LockRecord, WarehouseLock, inspect
+from crm_pulse.config.operations import ALERTED_TAG, OpsSettings
+from crm_pulse.config.settings import Settings
+from crm_pulse.warehouse.lock import LockRecord, WarehouseLock, inspect
 
 SILENT_SECONDS = 300
 DIED_TAG = "crm_pulse/died_at"  # when the dead run last logged anything (ISO, UTC)
@@ -81,7 +81,7 @@ def mark_failed(instance: DagsterInstance, dead: DeadRun) -> bool:
 
 
 def dead_run_alert(dead: DeadRun, ops: OpsSettings):
-    from orchestration.alerting.message import Alert
+    from crm_pulse.alerting.message import Alert
 
     where = ", ".join(dead.unfinished_steps[:3]) or None
     return Alert(kind="run_failed", title=f"crm-pulse: {dead.job_name} run died at {dead.died_at}"
@@ -103,7 +103,7 @@ def recover(instance: DagsterInstance, settings: Settings, lock: WarehouseLock |
 
 
 def _recover(instance, settings, lock, exclude, channels, retries, logger) -> list[str]:
-    from orchestration.alerting.dagster_alerts import describe_results, send
+    from orchestration.run_alerts import describe_results, send
 
     log = logger or _LOG
     if lock is not None:

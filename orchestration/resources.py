@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from orchestration.settings import Settings
+from crm_pulse.config.settings import Settings
 
 
 class PipelineSettings(ConfigurableResource):

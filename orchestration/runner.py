@@ -1,7 +1,7 @@
 """Run the refresh job in process, summarise it for a terminal, and send its alerts.
 
 No Dagster daemon (hence no sensor) watches an in-process run, so the runner sends the same
-alerts the sensors would (orchestration/alerting/dagster_alerts.py) once the run finished, and tags
+alerts the sensors would (orchestration/run_alerts.py) once the run finished, and tags
 the run so that sensors of a ``dagster dev`` sharing the instance do not send them twice. A channel
 that is down is retried a bounded number of times and logged; it never changes the exit code.
 """
@@ -17,14 +17,14 @@ from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
+from crm_pulse.config.alerting import channels_from_env, retries_from_env
+from crm_pulse.config.operations import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
+from crm_pulse.config.settings import Settings
+from crm_pulse.warehouse import fingerprint
+from crm_pulse.warehouse.lock import acquire, open_instance
 from data_contracts.landing import analysis_date_reason, ignored_lines
-from orchestration import fingerprint
-from orchestration.alerting.config import channels_from_env, retries_from_env
-from orchestration.alerting.dagster_alerts import describe_results, run_alerts, send
-from orchestration.ops_settings import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
 from orchestration.recovery import WAREHOUSE_TAG, recover
-from orchestration.settings import Settings
-from orchestration.warehouse_lock import acquire, open_instance
+from orchestration.run_alerts import describe_results, run_alerts, send
 
 _LOG = logging.getLogger("crm_pulse.alerts")
 
@@ -33,7 +33,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
     """Materialise every asset once; return a process exit code (0 = all steps and blocking checks
     passed). Holds the warehouse lock (raises ``RefreshInProgress`` when another refresh holds it);
     first marks runs that died failed and removes a failed run's temporary files. Does nothing when
-    the inputs equal those of the last publish (orchestration/fingerprint.py) unless ``full_refresh``."""
+    the inputs equal those of the last publish (crm_pulse/warehouse/fingerprint.py) unless ``full_refresh``."""
     ops = OpsSettings.from_env()
     channels, retries = channels_from_env(), retries_from_env()  # configuration errors stop here, before any work
     processes = step_processes(os.environ.get("CRM_PULSE_MAX_PROCESSES", ""), settings.landing_dir)
@@ -48,7 +48,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
         recovered = recover(instance, settings, lock, exclude=run_id, channels=channels, retries=retries)
         for line in recovered:
             print(f"crm-pulse: {line}")
-        # inputs as at the last publish (orchestration/fingerprint.py) and serving.duckdb as it left it:
+        # inputs as at the last publish (crm_pulse/warehouse/fingerprint.py) and serving.duckdb as it left it:
         # nothing to do, unless forced or an earlier run died (its half-done work is redone)
         previous = fingerprint.read_json(fingerprint.record_path(settings))
         inputs = _inputs(settings, previous)
@@ -81,7 +81,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
 
 
 def _inputs(settings: Settings, previous: dict | None) -> tuple[str, dict] | None:
-    """The inputs' fingerprint (orchestration/fingerprint.py); None if unreadable (the run does the work)."""
+    """The inputs' fingerprint (crm_pulse/warehouse/fingerprint.py); None if unreadable (the run does the work)."""
     try:
         return fingerprint.compute(settings, previous)
     except OSError as err:
@@ -187,7 +187,7 @@ AUTO_PARALLEL_BYTES = 2**30
 def step_processes(value: str, landing_dir) -> int:
     """``CRM_PULSE_MAX_PROCESSES``: a number of step processes, or ``auto`` (default): one per core
     (at most 4) when the landing folder holds more than AUTO_PARALLEL_BYTES of exports, else 1."""
-    from orchestration.settings import max_processes
+    from crm_pulse.config.settings import max_processes
 
     count = max_processes({"CRM_PULSE_MAX_PROCESSES": value or ""})
     if count is None:

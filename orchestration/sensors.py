@@ -18,28 +18,28 @@ import json
 import time
 
 from dagster import (
-    DagsterRunStatus,
-    DefaultSensorStatus,
-    RunFailureSensorContext,
-    RunRequest,
-    RunStatusSensorContext,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    run_failure_sensor,
-    run_status_sensor,
-    sensor,
-)
+                     DagsterRunStatus,
+                     DefaultSensorStatus,
+                     RunFailureSensorContext,
+                     RunRequest,
+                     RunStatusSensorContext,
+                     SensorEvaluationContext,
+                     SensorResult,
+                     SkipReason,
+                     run_failure_sensor,
+                     run_status_sensor,
+                     sensor,
+                     )
 
+from crm_pulse.config.operations import TRIGGER_TAG, OpsSettings
+from crm_pulse.config.settings import Settings
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
-from orchestration.alerting.dagster_alerts import (alerted_in_process, check_alert, describe_results,
-                                                   failed_check_evaluations, run_alerts, send)
 from orchestration.jobs import refresh_in_progress, refresh_job
-from orchestration.ops_settings import TRIGGER_TAG, OpsSettings
 from orchestration.recovery import recover
-from orchestration.settings import Settings
+from orchestration.run_alerts import (alerted_in_process, check_alert, describe_results,
+                                      failed_check_evaluations, run_alerts, send)
 
 OPS = OpsSettings.from_env()
 STATUS = DefaultSensorStatus.RUNNING if OPS.automation_running else DefaultSensorStatus.STOPPED

@@ -9,15 +9,15 @@ from dataclasses import asdict, dataclass, field
 import polars as pl
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, RunsFilter
 
+from crm_pulse.config.operations import OpsSettings
+from crm_pulse.config.settings import Settings
+from crm_pulse.freshness import evaluate_all
+from crm_pulse.warehouse import fingerprint
 from data_contracts import landing
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
-from orchestration import fingerprint
-from orchestration.freshness import evaluate_all
 from orchestration.jobs import REFRESH_JOB
-from orchestration.ops_settings import OpsSettings
 from orchestration.recovery import dead_run_note, recover
-from orchestration.settings import Settings
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Status:
     freshness: list[dict] = field(default_factory=list)
     quarantine: dict = field(default_factory=dict)
     serving: dict = field(default_factory=dict)
-    last_check: dict | None = None  # the last refresh's input check (orchestration/fingerprint.py)
+    last_check: dict | None = None  # the last refresh's input check (crm_pulse/warehouse/fingerprint.py)
     landing: dict = field(default_factory=dict)  # analysis date and why, ignored entries (data_contracts/landing.py)
 
     @property
@@ -75,7 +75,7 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
         for rec in instance.get_records_for_run(run_id=run.run_id,
                                                 of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
             ev = rec.event_log_entry.dagster_event.event_specific_data
-            from orchestration.alerting.dagster_alerts import failing_count
+            from orchestration.run_alerts import failing_count
 
             status.checks.append(CheckLine(ev.asset_key.to_user_string(), ev.check_name, ev.passed,
                                            "ERROR" if ev.severity == AssetCheckSeverity.ERROR else "WARN",

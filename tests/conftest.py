@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-from orchestration.demo import generate_demo  # noqa: E402
+from crm_pulse.demo import generate_demo  # noqa: E402
 from tests.harness import TEST_CUSTOMERS, TEST_SEED, PipelineRun, run_pipeline  # noqa: E402
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance
 
+from crm_pulse.config.settings import Settings
 from orchestration.instance_storage import ensure_dagster_home
 from orchestration.runner import run_refresh
-from orchestration.settings import Settings
 
 TEST_CUSTOMERS = 250
 TEST_SEED = 7

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.alerting import (Alert, DingTalkRobot, EmailChannel, FeishuBot, GenericWebhook,
-                                    SlackWebhook, WeComRobot, channels_from_env, deliver,
-                                    retries_from_env)
+from crm_pulse.alerting import (Alert, DingTalkRobot, EmailChannel, FeishuBot, GenericWebhook,
+                                SlackWebhook, WeComRobot, deliver)
+from crm_pulse.config.alerting import channels_from_env, retries_from_env
 from tests.local_servers import closed_port, running_recorder
 
 TINY = 0.001  # backoff seconds in tests
@@ -222,7 +222,7 @@ def test_down_channel_does_not_stop_others(http_server, smtp_server, alert, capl
     up = WeComRobot(http_server.url("/send?key=k"))
     mail = EmailChannel(host="127.0.0.1", port=smtp_server.port, sender="a@example.com",
                         recipients=["b@example.com"])
-    with caplog.at_level(logging.INFO, logger="orchestration.alerting"):
+    with caplog.at_level(logging.INFO, logger="crm_pulse.alerting"):
         results = deliver(alert, [down, up, down_smtp, mail], retries=2, backoff_seconds=TINY)
     assert [(r.channel, r.ok, r.attempts) for r in results] == [
         ("down-webhook", False, 3), ("wecom", True, 1), ("down-email", False, 3), ("email", True, 1)]
@@ -405,7 +405,7 @@ def test_markup_in_values_is_inert_on_every_channel(http_server, smtp_server, ho
 def test_escape_markdown_shows_each_value_literally(value):
     from markdown_it import MarkdownIt
 
-    from orchestration.alerting.message import escape_markdown
+    from crm_pulse.alerting.message import escape_markdown
 
     tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse("- " + escape_markdown(value))
     assert [t.type for t in tokens] == ["bullet_list_open", "list_item_open", "paragraph_open", "inline",
@@ -471,7 +471,7 @@ def smtp_with_login():
 
 @pytest.mark.slow
 def test_run_with_alerting_leaks_no_secret(tmp_path, http_server, smtp_with_login, capfd, caplog):
-    from orchestration.demo import generate_demo
+    from crm_pulse.demo import generate_demo
     from tests.harness import run_pipeline
 
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse"

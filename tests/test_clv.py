@@ -1,4 +1,4 @@
-"""BG/NBD + Gamma-Gamma (orchestration/analytics/clv.py) against the published CDNOW benchmark
+"""BG/NBD + Gamma-Gamma (crm_pulse/clv/model.py) against the published CDNOW benchmark
 (Fader, Hardie & Lee 2005; Fader & Hardie note 025) and the archived `lifetimes` package.
 
 The CDNOW sample is vendored in tests/fixtures (a copy of lifetimes/datasets/CDNOW_sample.txt from the
@@ -23,7 +23,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from orchestration.analytics import clv
+from crm_pulse.clv import model as clv
 
 ROOT = Path(__file__).resolve().parent.parent
 CDNOW = ROOT / "tests" / "fixtures" / "CDNOW_sample.txt"

@@ -5,7 +5,7 @@ analytics/clv_models -> dbt marts -> serving.duckdb).
   CRM_PULSE_AS_OF=1997-09-30: the published clv_model_params match the published benchmark
   (Fader, Hardie & Lee 2005; Fader & Hardie note 025) and customer_value matches the archived
   `lifetimes` package (tests/clv_oracle.py in .venv-oracle) evaluated at the published parameters.
-* Demo data: customer_value predictions equal orchestration/analytics/clv.py applied to the
+* Demo data: customer_value predictions equal crm_pulse/clv/model.py applied to the
   completed orders recomputed independently from the exports (tests/oracle.py).
 * Fitting failures (too few repeat buyers, empty history) through a real Dagster materialisation:
   a warning, a WARN check, null predictions, a successful step.
@@ -28,8 +28,8 @@ import polars as pl
 import pytest
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, materialize
 
-from orchestration.analytics import clv
-from orchestration.analytics.clv_outputs import CLVConfig, fit_and_predict
+from crm_pulse.clv import model as clv
+from crm_pulse.clv.outputs import CLVConfig, fit_and_predict
 from orchestration.assets.clv import CONVERGED_CHECK, KEYS as CLV_KEYS
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings

@@ -22,8 +22,8 @@ import duckdb
 import pytest
 import yaml
 
+from crm_pulse.config.settings import PROJECT_ROOT
 from orchestration import dbt_invoke
-from orchestration.settings import PROJECT_ROOT
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 COLUMNS = ("id", "code", "status", "score", "flag")
@@ -129,7 +129,7 @@ def test_broken_fixture_breaks_each_rule_type():
 def test_alert_samples_name_each_broken_rule(built, monkeypatch):
     """Without the run's compiled SQL, alerts rebuild column_rules' failing rows from the manifest."""
     import orchestration.project
-    from orchestration.alerting import dagster_alerts
+    from orchestration import run_alerts as dagster_alerts
 
     root, results = built
     monkeypatch.setattr(orchestration.project, "dbt_project", SimpleNamespace(manifest_path=root / "target" / "manifest.json"))

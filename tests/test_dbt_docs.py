@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration.report.options import find_chromium
+from crm_pulse.config.report import find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "dbt_project" / "target" / "static_index.html"

@@ -69,7 +69,7 @@ def test_great_expectations_imports_where_main_has_no_file():
 
 
 def test_pipeline_duckdb_connections_carry_the_memory_limit(monkeypatch):
-    from orchestration.serving import connect
+    from crm_pulse.warehouse.connection import connect
 
     def limit() -> str:
         con = connect()

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests import oracle
-from orchestration.demo import DemoSummary, generate_demo
+from crm_pulse.demo import DemoSummary, generate_demo
 
 CUSTOMERS, SEED = 300, 7
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ def test_export_calendar(landing, summary):
 
 def test_same_seed_gives_identical_bytes(landing, summary, tmp_path):
     """Regenerated in another process (other hash seed, later wall clock): every byte the same."""
-    script = ("import sys; from pathlib import Path; from orchestration.demo import generate_demo; "
+    script = ("import sys; from pathlib import Path; from crm_pulse.demo import generate_demo; "
               "generate_demo(Path(sys.argv[1]), customers=int(sys.argv[2]), seed=int(sys.argv[3]))")
     subprocess.run([sys.executable, "-c", script, str(tmp_path), str(CUSTOMERS), str(SEED)], check=True, cwd=ROOT,
                    env={**os.environ, "PYTHONHASHSEED": "12345"})

@@ -1,4 +1,4 @@
-"""A refresh whose inputs equal the last publish's does nothing (orchestration/fingerprint.py):
+"""A refresh whose inputs equal the last publish's does nothing (crm_pulse/warehouse/fingerprint.py):
 real pipeline runs in sequence on one copy of the demo run, each differing from the last publish by
 one thing: nothing, one landed order, one dbt var, --full-refresh."""
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from dagster import DagsterInstance
 
-from orchestration import fingerprint
+from crm_pulse.warehouse import fingerprint
 from orchestration.status import collect, render
 from tests.harness import environment, run_pipeline
 

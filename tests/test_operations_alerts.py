@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_schedule_context, build_sensor_context
 
-from orchestration.alerting.message import Alert
+from crm_pulse.alerting.message import Alert
 from tests.harness import environment, run_pipeline
 from tests.local_servers import Mailbox, Recorder, closed_port, running_recorder
 
@@ -248,7 +248,7 @@ def test_alert_kinds_are_the_documented_ones():
 
 
 def test_status_reports_last_run_checks_freshness_and_quarantine(demo_run, tmp_path, capsys):
-    from orchestration.cli import main
+    from crm_pulse.cli import main
     from tests import oracle
 
     home = tmp_path / "dagster_home"

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
+from crm_pulse.config.operations import CLOCK_TAG, OpsSettings
+from crm_pulse.config.settings import Settings
+from crm_pulse.freshness import Clock, evaluate, evaluate_all, resolve_clock
 from data_contracts.ingest import RawLayout, ingest_entity
 from data_contracts.landing import discover
-from orchestration.freshness import Clock, evaluate, evaluate_all, resolve_clock
-from orchestration.ops_settings import CLOCK_TAG, OpsSettings
-from orchestration.settings import Settings
 from tests.harness import environment
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -23,13 +23,13 @@ import duckdb
 import polars as pl
 import pytest
 
+from crm_pulse.config.settings import Settings, SettingsError
 from data_contracts import privacy
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout, ingest_entity
 from data_contracts.landing import discover
 from data_contracts.privacy import HashKeyError, hash_key, mask_value, scrub
 from data_contracts.readers import iter_batches
-from orchestration.settings import Settings, SettingsError
 from tests.harness import run_pipeline
 
 LOADED_AT = dt.datetime(2026, 1, 2, 6)

@@ -31,7 +31,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
 
-from orchestration.warehouse_lock import EXIT_BUSY, LOCK_NAME, RefreshInProgress, acquire
+from crm_pulse.warehouse.lock import EXIT_BUSY, LOCK_NAME, RefreshInProgress, acquire
 from tests.harness import environment
 from tests.local_servers import running_recorder
 
@@ -162,7 +162,7 @@ def test_fresh_instance_created_by_several_processes_at_once(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     at = time.time() + 5
-    code = ("import time, sys\nfrom orchestration.warehouse_lock import open_instance\n"
+    code = ("import time, sys\nfrom crm_pulse.warehouse.lock import open_instance\n"
             f"while time.time() < {at}: pass\nprint(len(open_instance().get_run_records()))")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE,
@@ -247,7 +247,7 @@ def test_killed_run_is_marked_failed_alerted_and_the_schedule_resumes(first_runs
 
 def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
     warehouse = tmp_path / "warehouse"
-    code = (f"import time\nfrom orchestration.warehouse_lock import acquire\n"
+    code = (f"import time\nfrom crm_pulse.warehouse.lock import acquire\n"
             f"acquire({str(warehouse)!r}, run_id='run-killed')\nprint('held', flush=True)\ntime.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

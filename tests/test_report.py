@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.report import ReportOptions, generate_report
-from orchestration.report.options import find_chromium
-from orchestration.settings import Settings
+from crm_pulse.config.report import find_chromium
+from crm_pulse.config.settings import Settings
+from crm_pulse.report import ReportOptions, generate_report
 from tests import oracle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,7 +337,7 @@ def test_report_command_regenerates_from_serving_db(demo_run, tmp_path):
         "CRM_PULSE_REPORT_PERIOD": "month",
         "HOME": str(tmp_path),
     }
-    cli = [sys.executable, "-m", "orchestration.cli", "report"]
+    cli = [sys.executable, "-m", "crm_pulse.cli", "report"]
     done = subprocess.run(
         [*cli, "--lang", "zh", "--pdf", "off"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120
     )

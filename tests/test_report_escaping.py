@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from orchestration.report.data import ReportData
-from orchestration.report.periods import Period
-from orchestration.report.render import render_html
+from crm_pulse.report.data import ReportData
+from crm_pulse.report.periods import Period
+from crm_pulse.report.render import render_html
 
 PAYLOADS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "{{ 7*191 }}",
             "{% if true %}T{% endif %}", '"><svg onload=alert(3)>', "<template><a href='http://evil.example'>x</a>"]

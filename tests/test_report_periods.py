@@ -8,10 +8,10 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration.report import ReportOptions, generate_report
-from orchestration.report.pdf import PdfError
-from orchestration.report.periods import Period, analysis_period
-from orchestration.settings import Settings
+from crm_pulse.config.settings import Settings
+from crm_pulse.report import ReportOptions, generate_report
+from crm_pulse.report.pdf import PdfError
+from crm_pulse.report.periods import Period, analysis_period
 
 D = dt.date
 

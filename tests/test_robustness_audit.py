@@ -49,7 +49,7 @@ def test_status_lists_ignored_files_problems_and_the_analysis_date(tmp_path):
     put(landing, "crm/2026-13-45/customers.csv")  # a source's date-like folder holding an export
     put(landing, "archive/2099-12-31/notes.txt", "x")
     put(landing, "archive/2026-99-99/orders.csv", "x")
-    from orchestration.settings import Settings
+    from crm_pulse.config.settings import Settings
 
     with environment(CRM_PULSE_LANDING_DIR=str(landing), CRM_PULSE_WAREHOUSE_DIR=str(warehouse)):
         settings = Settings.from_env()
@@ -78,7 +78,7 @@ def test_status_lists_ignored_files_problems_and_the_analysis_date(tmp_path):
 
 # --- alerts: contact details in export values are masked ---------------------------------------------
 def test_alert_bodies_mask_contact_details_from_export_values():
-    from orchestration.alerting import Alert, DingTalkRobot, GenericWebhook, deliver
+    from crm_pulse.alerting import Alert, DingTalkRobot, GenericWebhook, deliver
 
     raw = ["13700137000", "wx.li@qq.com", "138.0013.8001", "１３９００１３９０００", "+86 135-8813-8999"]
     alert = Alert(kind="check_failed", title=f"Check failed: lost reason 客户换了联系人 {raw[0]} {raw[1]}",
@@ -105,7 +105,7 @@ def test_alert_bodies_mask_contact_details_from_export_values():
 def test_dagster_runs_take_the_warehouse_lock(tmp_path):
     from orchestration.definitions import defs
     from orchestration.jobs import REFRESH_JOB, WarehouseLockedExecutor, locked_executor, refresh_job
-    from orchestration.warehouse_lock import RefreshInProgress
+    from crm_pulse.warehouse.lock import RefreshInProgress
 
     assert refresh_job.executor_def is locked_executor
     assert defs.resolve_job_def(REFRESH_JOB).executor_def.name == "warehouse_locked"
@@ -113,7 +113,7 @@ def test_dagster_runs_take_the_warehouse_lock(tmp_path):
 
     warehouse, landing = tmp_path / "warehouse", tmp_path / "landing"
     landing.mkdir()
-    code = (f"import time\nfrom orchestration.warehouse_lock import acquire\n"
+    code = (f"import time\nfrom crm_pulse.warehouse.lock import acquire\n"
             f"acquire({str(warehouse)!r}, run_id='cli-run')\nprint('held', flush=True)\ntime.sleep(120)")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

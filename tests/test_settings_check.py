@@ -16,8 +16,8 @@ import duckdb
 import pytest
 import yaml
 
-from orchestration import dbt_vars
-from orchestration.settings import PROJECT_ROOT, Settings, SettingsError, check_environment
+from crm_pulse.config import dbt_vars
+from crm_pulse.config.settings import PROJECT_ROOT, Settings, SettingsError, check_environment
 from tests.harness import run_pipeline
 
 CLI = Path(sys.executable).with_name("crm-pulse")

@@ -3,7 +3,7 @@
 Input: the raw layer of the ``demo_run`` fixture (the Parquet ingest wrote, plus the CLV model
 outputs the run produced), copied. DuckDB side: the marts that run built in work.duckdb. Spark
 side: ``dbt build`` (models and seeds) with the ``spark`` target over the copy, marts read back
-from their Parquet folders through the pipeline's own mirror step (orchestration/engine.py).
+from their Parquet folders through the pipeline's own mirror step (crm_pulse/warehouse/spark.py).
 Every mart must match row for row: exact for integers, text, dates, booleans and decimals (money),
 1e-9 relative for doubles; only the run lineage columns (load_id, refreshed_at) are ignored.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.engine import mirror_spark_marts
-from orchestration.settings import PROJECT_ROOT
+from crm_pulse.config.settings import PROJECT_ROOT
+from crm_pulse.warehouse.spark import mirror_spark_marts
 
 IGNORED = {"load_id", "refreshed_at"}
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"

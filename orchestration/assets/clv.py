@@ -1,6 +1,6 @@
 """Analytics layer: BG/NBD + Gamma-Gamma fit on completed orders -> raw/_analytics Parquet.
 
-Glue only: the modelling is orchestration/analytics/clv_outputs.py. The two outputs carry the
+Glue only: the modelling is crm_pulse/clv/outputs.py. The two outputs carry the
 keys dagster-dbt gives the dbt source ``analytics`` (dbt_project/models/staging/analytics), so
 the graph reads marts/fct_orders -> raw/analytics/clv_* -> the marts that join the predictions.
 They are part of the one dbt step (orchestration/assets/transform.py), which runs the fit between
@@ -15,20 +15,20 @@ from pathlib import Path
 import polars as pl
 import yaml
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    AssetSpec,
-    MaterializeResult,
-    MetadataValue,
-)
+                     AssetCheckResult,
+                     AssetCheckSeverity,
+                     AssetCheckSpec,
+                     AssetExecutionContext,
+                     AssetKey,
+                     AssetSpec,
+                     MaterializeResult,
+                     MetadataValue,
+                     )
 
-from orchestration.analytics.clv_outputs import CLVConfig, CLVOutputs, fit_and_predict
+from crm_pulse.clv.outputs import CLVConfig, CLVOutputs, fit_and_predict
+from crm_pulse.config.settings import Settings
+from crm_pulse.warehouse.connection import connect
 from orchestration.project import dbt_project
-from orchestration.settings import Settings
-from orchestration.serving import connect
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
 PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])

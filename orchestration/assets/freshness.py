@@ -1,20 +1,20 @@
 """Export freshness: one external asset per source system with a non-blocking freshness check.
 
-The rule and the clock are in orchestration/freshness.py; the settings in orchestration/ops_settings.py.
+The rule and the clock are in crm_pulse/freshness.py; the settings in crm_pulse/config/operations.py.
 """
 
 
 from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetKey,
-    AssetSpec,
-    asset_check,
-)
+                     AssetCheckExecutionContext,
+                     AssetCheckResult,
+                     AssetCheckSeverity,
+                     AssetKey,
+                     AssetSpec,
+                     asset_check,
+                     )
 
-from orchestration.freshness import evaluate, resolve_clock
-from orchestration.ops_settings import SOURCES, OpsSettings
+from crm_pulse.config.operations import SOURCES, OpsSettings
+from crm_pulse.freshness import evaluate, resolve_clock
 from orchestration.resources import PipelineSettings
 
 FRESHNESS_CHECK = "export_freshness"

@@ -3,11 +3,11 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from crm_pulse.warehouse.publish import publish
+from crm_pulse.warehouse.sql import sql_literal
 from orchestration.assets.quality import DATA_QUALITY_KEY
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
-from orchestration.serving import publish
-from orchestration.sql import sql_literal
 
 MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 SERVING_KEY = AssetKey(["publish", "serving_database"])

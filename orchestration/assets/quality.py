@@ -15,19 +15,20 @@ import json
 
 import polars as pl
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetKey,
-    AssetSpec,
-    DagsterEventType,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    multi_asset,
-)
+                     AssetCheckResult,
+                     AssetCheckSeverity,
+                     AssetCheckSpec,
+                     AssetExecutionContext,
+                     AssetKey,
+                     AssetSpec,
+                     DagsterEventType,
+                     Failure,
+                     MaterializeResult,
+                     MetadataValue,
+                     multi_asset,
+                     )
 
+from crm_pulse.warehouse.connection import connect
 from data_contracts import health
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
@@ -35,7 +36,6 @@ from data_contracts.mart_contracts import load_suites, validate_mart
 from orchestration.assets.ingest import load_id_of, raw_key
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
-from orchestration.serving import connect
 
 MART_CHECK = "mart_contract"
 DATA_QUALITY_KEY = AssetKey(["quality", "data_quality"])

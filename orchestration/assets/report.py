@@ -2,8 +2,8 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from crm_pulse.report import ReportOptions, generate_report
 from orchestration.assets.publish import SERVING_KEY
-from orchestration.report import ReportOptions, generate_report
 from orchestration.resources import PipelineSettings
 
 REPORT_KEY = AssetKey(["report", "customer_report"])

@@ -23,13 +23,13 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 from dagster_dbt.asset_utils import build_dbt_specs, get_asset_check_key_for_test
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
+from crm_pulse.config.settings import apply_environment
+from crm_pulse.warehouse.spark import mirror_spark_marts
 from orchestration import dbt_invoke
 from orchestration.assets import clv
 from orchestration.assets.ingest import load_id_of
-from orchestration.engine import mirror_spark_marts
 from orchestration.project import dbt_project, ensure_manifest, load_manifest
 from orchestration.resources import PipelineSettings
-from orchestration.settings import apply_environment
 
 
 class LayerTranslator(DagsterDbtTranslator):

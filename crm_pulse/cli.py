@@ -11,7 +11,7 @@ from pathlib import Path
 # pandera imports pyspark.pandas when the [spark] extra is installed; its pandas-3 warning is noise here
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
-from orchestration.settings import Settings, check_settings  # noqa: E402
+from crm_pulse.config.settings import Settings, check_settings  # noqa: E402
 
 
 def _dagster_home(settings: Settings) -> Path:
@@ -25,7 +25,7 @@ def _dagster_home(settings: Settings) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestration.demo import generate_demo
+    from crm_pulse.demo import generate_demo
 
     out = Path(args.out or Settings.from_env().landing_dir)
     summary = generate_demo(out, customers=args.customers, seed=args.seed)
@@ -36,7 +36,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestration.warehouse_lock import EXIT_BUSY, RefreshInProgress, acquire
+    from crm_pulse.warehouse.lock import EXIT_BUSY, RefreshInProgress, acquire
 
     settings = Settings.from_env()
     try:  # before Dagster is even imported: a second refresh of this warehouse exits at once, touching nothing
@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestration.status import collect, render, render_json
-    from orchestration.warehouse_lock import open_instance
+    from crm_pulse.warehouse.lock import open_instance
 
     settings = Settings.from_env()
     _dagster_home(settings)
@@ -64,7 +64,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from orchestration.report.command import report_command
+    from crm_pulse.report.command import report_command
 
     return report_command(Settings.from_env(), lang=args.lang, period=args.period, pdf=args.pdf)
 

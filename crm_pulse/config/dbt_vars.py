@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 VARIABLE = "CRM_PULSE_DBT_VARS"
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -46,7 +46,7 @@ def fx_rates() -> dict[str, float]:
 
 def parse_dbt_vars(raw: str) -> dict:
     """The overrides in ``raw`` (JSON object text); raises ``SettingsError`` listing every problem."""
-    from orchestration.settings import SettingsError
+    from crm_pulse.config.settings import SettingsError
 
     raw = (raw or "").strip()
     if not raw:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.report.periods import Period, _add_months
+from crm_pulse.report.periods import Period, _add_months
 
 
 @dataclass(frozen=True)
@@ -363,7 +363,7 @@ def _at_risk(m: Marts) -> dict:
 
 
 def load(serving_db: Path, as_of: dt.date, period: Period, unknown_label: str = "待补充") -> ReportData:
-    from orchestration.serving import connect
+    from crm_pulse.warehouse.connection import connect
 
     con = connect(serving_db, read_only=True)
     try:

@@ -1,8 +1,8 @@
 """Completed orders -> the published CLV tables (per-customer predictions, model parameters).
 
 The business logic of the ``analytics/clv_models`` asset, free of Dagster: build the RFM summary
-of completed orders up to the analysis date, fit BG/NBD and Gamma-Gamma (orchestration/analytics/
-clv.py), predict per customer. Data problems never raise: a fit that fails (empty history, too
+of completed orders up to the analysis date, fit BG/NBD and Gamma-Gamma (crm_pulse/clv/
+model.py), predict per customer. Data problems never raise: a fit that fails (empty history, too
 few repeat buyers, no convergence of the fit and of its penalised fallback) yields a warning and
 null predictions; a degenerate optimum falls back to the model's limiting case or a penalised fit
 (``fit_kind``), with a warning, and predictions are published.
@@ -18,7 +18,7 @@ import math
 import numpy as np
 import polars as pl
 
-from orchestration.analytics import clv
+from crm_pulse.clv import model as clv
 
 #: dbt vars (dbt_project/dbt_project.yml) that configure the models, with their defaults.
 VAR_DEFAULTS = {

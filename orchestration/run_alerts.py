@@ -16,16 +16,16 @@ from typing import Iterable, Mapping, Sequence
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 
-from orchestration.alerting.channels import Channel, DeliveryResult, deliver
-from orchestration.alerting.config import channels_from_env, retries_from_env
-from orchestration.alerting.message import MAX_SAMPLES, Alert
-from orchestration.ops_settings import ALERTED_TAG, OpsSettings
-from orchestration.settings import PROJECT_ROOT, Settings
-from orchestration.sql import sql_literal
+from crm_pulse.alerting.channels import Channel, DeliveryResult, deliver
+from crm_pulse.alerting.message import MAX_SAMPLES, Alert
+from crm_pulse.config.alerting import channels_from_env, retries_from_env
+from crm_pulse.config.operations import ALERTED_TAG, OpsSettings
+from crm_pulse.config.settings import PROJECT_ROOT, Settings
+from crm_pulse.warehouse.sql import sql_literal
 
 FRESHNESS_CHECK = "export_freshness"  # orchestration/assets/freshness.py
 COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count", "failed_row_count", "unexpected_count")
-_LOG = logging.getLogger("orchestration.alerting")
+_LOG = logging.getLogger("crm_pulse.alerting")
 
 
 # --- metadata helpers --------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def dbt_test_samples(metadata: Mapping, run_id: str, settings: Settings, limit: 
     sql = _compiled_test_sql(str(unique_id), run_id) or _generic_test_sql(str(unique_id))
     if not sql or not settings.work_db.exists():
         return []
-    from orchestration.serving import connect
+    from crm_pulse.warehouse.connection import connect
 
     try:
         con = connect(settings.work_db, read_only=True)

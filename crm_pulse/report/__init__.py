@@ -12,12 +12,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.report import data as report_data
-from orchestration.report.options import ReportOptions, dbt_var
-from orchestration.report.pdf import PdfError, print_pdf
-from orchestration.report.periods import Period, analysis_period
-from orchestration.report.render import render_html
-from orchestration.settings import Settings
+from crm_pulse.config.report import ReportOptions, dbt_var
+from crm_pulse.config.settings import Settings
+from crm_pulse.report import data as report_data
+from crm_pulse.report.pdf import PdfError, print_pdf
+from crm_pulse.report.periods import Period, analysis_period
+from crm_pulse.report.render import render_html
 
 __all__ = ["ReportResult", "ReportOptions", "generate_report", "report_stem"]
 

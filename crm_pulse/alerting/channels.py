@@ -26,11 +26,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol, Sequence, runtime_checkable
 
-from orchestration.alerting.message import Alert, escape_chat_text
+from crm_pulse.alerting.message import Alert, escape_chat_text
 
 DEFAULT_TIMEOUT = 10.0  # seconds, per HTTP request / SMTP connection
 MAX_BACKOFF = 30.0  # seconds, cap of one wait between attempts
-_LOG = logging.getLogger("orchestration.alerting")
+_LOG = logging.getLogger("crm_pulse.alerting")
 
 
 class DeliveryError(RuntimeError):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.serving import connect
-from orchestration.sql import sql_literal
+from crm_pulse.warehouse.connection import connect
+from crm_pulse.warehouse.sql import sql_literal
 
 SPARK_MARTS_HINT = ("the Spark build writes marts as Parquet under CRM_PULSE_SPARK_MARTS_DIR "
                     "(default <warehouse>/spark/warehouse/marts.db); that folder must be readable here")

@@ -8,7 +8,7 @@ What counts (README "Operations" > "Incremental loads and builds"):
   unchanged);
 * the analysis date, the dbt run vars and the engine;
 * the dbt project (models, macros, tests, seeds, dbt_project.yml, vars_schema.yml, profiles.yml),
-  the contract files (data_contracts/**/*.yml) and the Python code of orchestration/ and
+  the contract files (data_contracts/**/*.yml) and the Python code of orchestration/, crm_pulse/ and
   data_contracts/ (and the report template);
 * the report options (language, period, PDF), the contact-hash key's public id (never the key)
   and the installed versions of dbt-core, dbt-duckdb, duckdb, dagster and polars;
@@ -29,16 +29,17 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from crm_pulse.config.settings import PROJECT_ROOT, Settings
 from data_contracts import landing, privacy
 from data_contracts.contract import contracts
-from orchestration.settings import PROJECT_ROOT, Settings
 
 PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dagster", "polars")
 _DBT = PROJECT_ROOT / "dbt_project"
 _CODE = [(_DBT, ("models/**/*", "macros/**/*", "tests/**/*", "seeds/**/*", "dbt_project.yml", "vars_schema.yml",
                  "profiles.yml")),
          (PROJECT_ROOT / "data_contracts", ("**/*.yml", "**/*.py")),
-         (PROJECT_ROOT / "orchestration", ("**/*.py", "report/templates/**/*"))]
+         (PROJECT_ROOT / "orchestration", ("**/*.py",)),
+         (PROJECT_ROOT / "crm_pulse", ("**/*.py", "report/templates/**/*"))]
 
 
 def record_path(settings: Settings) -> Path:
@@ -88,7 +89,7 @@ def landed_files(settings: Settings, previous: dict | None) -> dict[str, dict]:
 
 def compute(settings: Settings, previous: dict | None = None) -> tuple[str, dict[str, dict]]:
     """The fingerprint of the refresh's inputs and the landed files it covers."""
-    from orchestration.report.options import ReportOptions
+    from crm_pulse.config.report import ReportOptions
 
     files = landed_files(settings, previous)
     try:
@@ -114,7 +115,7 @@ def compute(settings: Settings, previous: dict | None = None) -> tuple[str, dict
 def _freshness_inputs() -> list:
     """Freshness expectations (their results are published in data_quality); with the wall clock
     (``CRM_PULSE_FRESHNESS_CLOCK=now``) also today's date, so a daily refresh still re-checks them."""
-    from orchestration.ops_settings import OpsSettings
+    from crm_pulse.config.operations import OpsSettings
 
     try:
         ops = OpsSettings.from_env()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.settings import PROJECT_ROOT, Settings
+from crm_pulse.config.settings import PROJECT_ROOT, Settings
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

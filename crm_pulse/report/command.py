@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from orchestration.report import ReportOptions, generate_report
-from orchestration.report.pdf import PdfError
-from orchestration.settings import Settings
+from crm_pulse.config.settings import Settings
+from crm_pulse.report import ReportOptions, generate_report
+from crm_pulse.report.pdf import PdfError
 
 
 def report_command(

@@ -1,7 +1,7 @@
 """Operations configuration: schedule, sensors, export freshness, alert links (environment variables).
 
 Documented in the README ("Operations"). Pipeline locations and business parameters are in
-:mod:`orchestration.settings`; alert channels in :mod:`orchestration.alerting.config`.
+:mod:`crm_pulse.config.settings`; alert channels in :mod:`crm_pulse.config.alerting`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class OpsSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OpsSettings":
         """Read the environment; raises ``SettingsError`` listing every bad value (one line each)."""
-        from orchestration.settings import Problems
+        from crm_pulse.config.settings import Problems
 
         env = os.environ if environ is None else environ
         problems = Problems()

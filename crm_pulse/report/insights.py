@@ -10,8 +10,8 @@ from html import escape
 
 from markupsafe import Markup
 
-from orchestration.report import i18n
-from orchestration.report.data import ReportData
+from crm_pulse.report import i18n
+from crm_pulse.report.data import ReportData
 
 
 def _n(text: str, tone: str = "neutral") -> str:

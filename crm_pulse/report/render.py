@@ -8,9 +8,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from orchestration.report import charts, i18n, insights
-from orchestration.report.data import ReportData
-from orchestration.report.periods import month_label
+from crm_pulse.report import charts, i18n, insights
+from crm_pulse.report.data import ReportData
+from crm_pulse.report.periods import month_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 

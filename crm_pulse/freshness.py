@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from crm_pulse.config.operations import CLOCK_TAG, SOURCES, OpsSettings, SourceFreshness
+from crm_pulse.config.settings import Settings
 from data_contracts.landing import scan
-from orchestration.ops_settings import CLOCK_TAG, SOURCES, OpsSettings, SourceFreshness
-from orchestration.settings import Settings
 
 
 

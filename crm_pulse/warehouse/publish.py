@@ -18,12 +18,11 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.sql import sql_literal
+from crm_pulse.warehouse.connection import connect
+from crm_pulse.warehouse.sql import sql_literal
 
 #: Oldest DuckDB release able to open the published file (DuckDB 1.2 reads it; Metabase bundles 1.4).
 STORAGE_VERSION = "v1.2.0"
-DUCKDB_CONFIG = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "true"}
-DEFAULT_MEMORY_LIMIT = "2GB"  # keep in step with dbt_project/profiles.yml
 
 
 @dataclass(frozen=True)
@@ -31,15 +30,6 @@ class PublishedTable:
     name: str
     rows: int
     parquet: Path
-
-
-def connect(path: str | Path = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with extension auto-install off (no network at run time) and the
-    pipeline's memory limit (``CRM_PULSE_DUCKDB_MEMORY_LIMIT``, as for the dbt build)."""
-    from orchestration.settings import duckdb_memory_limit
-
-    config = {**DUCKDB_CONFIG, "memory_limit": duckdb_memory_limit(default=DEFAULT_MEMORY_LIMIT)}
-    return duckdb.connect(str(path), read_only=read_only, config=config)
 
 
 def publish(work_db: Path, serving_db: Path, marts_dir: Path, tables: dict[str, str],

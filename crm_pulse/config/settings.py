@@ -2,7 +2,7 @@
 
 Every option is documented in the README ("Configuration"). Business parameters (churn days, RFM
 window ...) are dbt vars in dbt_project/dbt_project.yml; ``CRM_PULSE_DBT_VARS`` overrides them
-(checked against dbt_project/vars_schema.yml, :mod:`orchestration.dbt_vars`). ``check_environment``
+(checked against dbt_project/vars_schema.yml, :mod:`crm_pulse.config.dbt_vars`). ``check_environment``
 runs every reader's validation at once; the CLI calls it before any work.
 """
 
@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from crm_pulse.config.dbt_vars import parse_dbt_vars
 from data_contracts import privacy
 from data_contracts.landing import latest_export_date
 from data_contracts.readers import xlsx_limits
-from orchestration.dbt_vars import parse_dbt_vars
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("duckdb", "spark")
 LANGS = ("en", "zh")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -215,9 +215,9 @@ def check_environment(environ=None, command: str = "run") -> list[str]:
     Runs the validation of every reader (pipeline, operations, alert channels, report options) so
     that a bad value stops the command in a second instead of failing a step minutes later.
     """
-    from orchestration.alerting.config import channels_from_env, retries_from_env
-    from orchestration.ops_settings import OpsSettings
-    from orchestration.report.options import check_report_options
+    from crm_pulse.config.alerting import channels_from_env, retries_from_env
+    from crm_pulse.config.operations import OpsSettings
+    from crm_pulse.config.report import check_report_options
 
     env = os.environ if environ is None else environ
     problems = Problems()

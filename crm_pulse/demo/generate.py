@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from orchestration.demo import formats as F
+from crm_pulse.demo import formats as F
 
 # --- calendar ------------------------------------------------------------------------------------
 EPOCH = dt.date(1970, 1, 1)

@@ -10,8 +10,8 @@ import os
 import urllib.parse
 from typing import Mapping
 
-from orchestration.alerting.channels import (Channel, DingTalkRobot, EmailChannel, FeishuBot,
-                                             GenericWebhook, SlackWebhook, WeComRobot)
+from crm_pulse.alerting.channels import (Channel, DingTalkRobot, EmailChannel, FeishuBot,
+                                         GenericWebhook, SlackWebhook, WeComRobot)
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _URL_CHANNELS = (("CRM_PULSE_ALERT_WEBHOOK_URL", GenericWebhook), ("CRM_PULSE_ALERT_WECOM_URL", WeComRobot),
@@ -57,7 +57,7 @@ def retries_from_env(environ: Mapping[str, str] | None = None) -> int:
 
 
 def _email(env: Mapping[str, str]) -> EmailChannel | None:
-    from orchestration.settings import Problems
+    from crm_pulse.config.settings import Problems
 
     host = _get(env, "CRM_PULSE_SMTP_HOST")
     if not host:
@@ -116,7 +116,7 @@ def _url_channel(env: Mapping[str, str], var: str, cls) -> Channel | None:
 def channels_from_env(environ: Mapping[str, str] | None = None) -> list[Channel]:
     """The configured channels (possibly none), defaulting to ``os.environ``; raises
     ``SettingsError`` listing every problem."""
-    from orchestration.settings import Problems
+    from crm_pulse.config.settings import Problems
 
     env = os.environ if environ is None else environ
     problems = Problems()

@@ -1,0 +1,17 @@
+"""Alert delivery: build an :class:`Alert` and :func:`deliver` it to the channels configured in
+:mod:`crm_pulse.config.alerting`.
+
+    channels = channels_from_env()
+    deliver(Alert(kind="check_failed", title="...", asset="...", ...), channels,
+            retries=retries_from_env())
+
+``deliver`` never raises: a channel that is down must not fail the data run.
+"""
+
+from crm_pulse.alerting.channels import (Channel, DeliveryError, DeliveryResult, DingTalkRobot,
+                                         EmailChannel, FeishuBot, GenericWebhook, SlackWebhook,
+                                         WeComRobot, deliver)
+from crm_pulse.alerting.message import Alert
+
+__all__ = ["Alert", "Channel", "DeliveryError", "DeliveryResult", "DingTalkRobot", "EmailChannel",
+           "FeishuBot", "GenericWebhook", "SlackWebhook", "WeComRobot", "deliver"]

@@ -1,0 +1,1 @@
+"""Configuration: every setting read from the environment, checked, in one place."""
