@@ -20,6 +20,11 @@ File layout (see README "Data contracts")::
         severity: error
         reason: every scored customer is a known customer
 
+One home per rule: keys, never-null columns and accepted values are dbt tests on the model
+(``column_rules`` in dbt_project/models/marts/_models.yml, relationships beside them); a suite holds
+what dbt's tests do not express (ranges, distributions, masks, cross-mart reconciliations), and a
+suite that repeats a dbt rule is refused (:data:`DBT_RULES`).
+
 GX runs offline and quietly: an ephemeral context, analytics and progress bars off, no Data Docs.
 """
 
@@ -140,6 +145,11 @@ class SuiteResult:
                                            for o in self.failed)
 
 
+#: expectations that are dbt tests on the model (column_rules), never mart-contract items
+DBT_RULES = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_unique",
+             "expect_column_values_to_be_in_set")
+
+
 def _check_severity(value: str, where: str) -> str:
     if value not in SEVERITIES:
         raise ValueError(f"{where}: severity must be one of {', '.join(SEVERITIES)}, got {value!r}")
@@ -155,6 +165,9 @@ def load_suite(path: Path) -> MartSuite:
         where = f"{path}: expectation {i}"
         if not str(item.get("expect", "")).startswith("expect_"):
             raise ValueError(f"{where}: 'expect' must name a GX expectation (expect_...)")
+        if item["expect"] in DBT_RULES:
+            raise ValueError(f"{where}: {item['expect']} is a dbt test: put the column in the model's column_rules "
+                             "(not_null, unique or accepted_values) in dbt_project/models/marts/_models.yml")
         expectations.append(Expectation(item["expect"], dict(item.get("kwargs") or {}),
                                         _check_severity(item.get("severity", "error"), where),
                                         item.get("reason", "")))

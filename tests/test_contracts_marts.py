@@ -10,7 +10,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
+from crm_pulse.config.settings import PROJECT_ROOT
 from data_contracts.mart_contracts import MARTS_DIR, _gx_class, load_suites, validate_mart
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,15 +177,19 @@ def test_scores_not_ordered_is_caught():
     assert "scores_ordered" in failed(validate_mart(load_suites()["customer_rfm"], con))
 
 
-def test_null_and_duplicate_customer_keys_block():
-    rfm = rfm_frame()
-    dim = dim_frame(rfm)
-    dim.loc[1, "customer_id"] = None
-    dim.loc[2, "customer_id"] = dim.loc[3, "customer_id"]
-    con = work_db(customer_rfm=rfm, dim_customers=dim, fct_orders=orders_frame(rfm), fct_tickets=tickets_frame(rfm))
-    got = failed(validate_mart(load_suites()["dim_customers"], con))
-    assert got["expect_column_values_to_not_be_null(customer_id)"] == ("error", 1)
-    assert got["expect_column_values_to_be_unique(customer_id)"] == ("error", 2)
+def test_keys_nulls_and_accepted_values_are_dbt_tests_only(tmp_path):
+    """One home per rule: a suite that repeats a dbt column rule is refused with where it belongs, and
+    the dbt rules of the marts keep the customer key checks the suites no longer hold."""
+    (tmp_path / "dup.yml").write_text("mart: x\nexpectations:\n  - expect: expect_column_values_to_be_unique\n"
+                                      "    kwargs: {column: customer_id}\n")
+    with pytest.raises(ValueError, match="dup.yml: expectation 1: expect_column_values_to_be_unique is a dbt test: "
+                                         "put the column in the model's column_rules"):
+        load_suites(tmp_path)
+    models = yaml.safe_load((PROJECT_ROOT / "dbt_project/models/marts/_models.yml").read_text(encoding="utf-8"))
+    rules = {m["name"]: t["column_rules"]["arguments"] for m in models["models"] for t in m.get("data_tests") or ()
+             if isinstance(t, dict) and "column_rules" in t}
+    for mart in ("dim_customers", "customer_rfm", "customer_value", "churn_risk"):
+        assert rules[mart]["unique"] == ["customer_id"] and "customer_id" in rules[mart]["not_null"], mart
 
 
 def test_raw_contact_details_in_a_mart_block_the_publish_and_are_not_echoed():
@@ -225,9 +231,9 @@ def test_only_warn_failures_do_not_block():
 
 
 def test_missing_mart_or_column_fails_clearly():
-    con = work_db(dim_customers=dim_frame(rfm_frame()).drop(columns=["lifecycle_stage"]))
+    con = work_db(dim_customers=dim_frame(rfm_frame()).drop(columns=["completed_orders"]))
     result = validate_mart(load_suites()["dim_customers"], con)
-    assert failed(result)["column_exists(lifecycle_stage)"] == ("error", 1)
+    assert failed(result)["column_exists(completed_orders)"] == ("error", 1)
     result = validate_mart(load_suites()["customer_rfm"], con)
     assert failed(result)["table_exists"] == ("error", 1)
 
