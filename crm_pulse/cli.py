@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from orchestration.status import collect, render, render_json
-    from crm_pulse.warehouse.lock import open_instance
+    from orchestration.instance_storage import open_instance
 
     settings = Settings.from_env()
     _dagster_home(settings)

@@ -1,5 +1,6 @@
-"""The Dagster instance crm-pulse creates (``<warehouse>/dagster_home``): its ``dagster.yaml`` and
-an event log that costs what the run history needs.
+"""The Dagster instance crm-pulse creates (``<warehouse>/dagster_home``): its ``dagster.yaml``, an
+event log that costs what the run history needs, and :func:`open_instance` (several processes may
+create the instance at once).
 
 Dagster's SQLite event log opens a new SQLite connection, and commits with a full ``fsync``, for
 every stored event: a refresh stores ~650 events (planned and done materialisations, check results,
@@ -23,6 +24,8 @@ from pathlib import Path
 import sqlalchemy as db
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+
+from crm_pulse.warehouse.lock import instance_init_lock
 
 #: First line of the dagster.yaml crm-pulse writes: such a file is crm-pulse's to keep up to date.
 MARKER = "# written by crm-pulse (orchestration/instance_storage.py); a dagster.yaml without this line is left alone"
@@ -54,6 +57,17 @@ def ensure_dagster_home(home: Path) -> Path:
         tmp.write_text(wanted, encoding="utf-8")
         os.replace(tmp, config)
     return home
+
+
+def open_instance():
+    """``DagsterInstance.get()`` (``$DAGSTER_HOME``) under :func:`instance_init_lock`."""
+    from dagster import DagsterInstance
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.get()
+    with instance_init_lock(Path(home)):
+        return DagsterInstance.get()
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):

@@ -21,7 +21,8 @@ from crm_pulse.config.alerting import channels_from_env, retries_from_env
 from crm_pulse.config.operations import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse import fingerprint
-from crm_pulse.warehouse.lock import acquire, open_instance
+from crm_pulse.warehouse.lock import acquire
+from orchestration.instance_storage import open_instance
 from data_contracts.landing import analysis_date_reason, ignored_lines
 from orchestration.recovery import WAREHOUSE_TAG, recover
 from orchestration.run_alerts import describe_results, run_alerts, send

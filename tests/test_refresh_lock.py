@@ -162,7 +162,7 @@ def test_fresh_instance_created_by_several_processes_at_once(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     at = time.time() + 5
-    code = ("import time, sys\nfrom crm_pulse.warehouse.lock import open_instance\n"
+    code = ("import time, sys\nfrom orchestration.instance_storage import open_instance\n"
             f"while time.time() < {at}: pass\nprint(len(open_instance().get_run_records()))")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE,

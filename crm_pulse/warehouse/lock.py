@@ -209,14 +209,3 @@ def instance_init_lock(dagster_home: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def open_instance():
-    """``DagsterInstance.get()`` (``$DAGSTER_HOME``) under :func:`instance_init_lock`."""
-    from dagster import DagsterInstance
-
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return DagsterInstance.get()
-    with instance_init_lock(Path(home)):
-        return DagsterInstance.get()
