@@ -23,7 +23,8 @@ spellings, duplicates, unparseable values) are described in ``docs/demo_data.md`
 One module per domain: ``customers``, ``sales`` (products, orders and lines, opportunities),
 ``activities``, ``service`` (tickets, satisfaction), ``campaigns``; ``dirt`` holds the deliberate
 bad rows, ``exports`` the landing layout and spellings per file style, ``formats`` how values are
-written, ``timeline`` the calendar. This module runs them in order.
+written, ``timeline`` the calendar, ``columns`` index arrays as text columns. This module runs
+them in order.
 """
 
 from __future__ import annotations
