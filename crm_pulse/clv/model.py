@@ -538,7 +538,8 @@ def predict_customers(summary, bg_fit: FitResult, gg_fit: FitResult | None = Non
     same kind is returned): customer_id, p_alive, expected_purchases (repeat purchases in the
     next ``horizon_days``), expected_avg_value (Gamma-Gamma mean spend per purchase day) and
     clv (discounted, ``horizon_months``). Columns whose fit is missing or did not converge are
-    null (NaN for pandas) - never an exception."""
+    null (NaN for pandas) - never an exception. The pipeline publishes these through
+    ``crm_pulse.clv.outputs.fit_and_predict``."""
     is_polars = isinstance(summary, pl.DataFrame)
     frame = summary if is_polars else pl.from_pandas(summary)
     x, tx, T = (frame[c].cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T"))
@@ -555,5 +556,5 @@ def predict_customers(summary, bg_fit: FitResult, gg_fit: FitResult | None = Non
                                        discount_rate_monthly),
     }
     out = frame.select("customer_id").with_columns(
-        pl.Series(k, np.broadcast_to(v, x.shape)).fill_nan(None) for k, v in cols.items())
+        pl.Series(k, np.broadcast_to(v, x.shape).astype(float)).fill_nan(None) for k, v in cols.items())
     return out if is_polars else out.to_pandas()

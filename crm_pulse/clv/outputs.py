@@ -144,20 +144,19 @@ def fit_and_predict(orders: pl.DataFrame, as_of: dt.date, config: CLVConfig,
         warnings.append(f"Gamma-Gamma not fitted ({gg.message}): expected_avg_order_value and "
                         "predicted_value are null")
 
-    days = clv.DAYS_PER_UNIT[config.time_unit]
-    x, tx, T, m = (summary[c].cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
+    predicted = clv.predict_customers(summary, bg, gg, horizon_days=90, horizon_months=config.horizon_months,
+                                      time_unit=config.time_unit, margin=config.margin,
+                                      discount_rate_monthly=config.monthly_discount_rate)
+    x, tx, T = (summary[c].cast(pl.Float64).to_numpy() for c in ("frequency", "recency", "T"))
+    e365 = clv.conditional_expected_number_of_purchases(bg, 365.0 / clv.DAYS_PER_UNIT[config.time_unit], x, tx, T)
     columns = {
-        "probability_alive": clv.conditional_probability_alive(bg, x, tx, T),
-        "expected_purchases_90d": clv.conditional_expected_number_of_purchases(bg, 90.0 / days, x, tx, T),
-        "expected_purchases_365d": clv.conditional_expected_number_of_purchases(bg, 365.0 / days, x, tx, T),
-        "expected_avg_order_value": clv.conditional_expected_average_profit(gg, x, m),
-        "predicted_value": clv.customer_lifetime_value(
-            bg, gg, x, tx, T, m, horizon_months=config.horizon_months, time_unit=config.time_unit,
-            margin=config.margin, discount_rate_monthly=config.monthly_discount_rate),
+        "probability_alive": predicted["p_alive"],
+        "expected_purchases_90d": predicted["expected_purchases"],
+        "expected_purchases_365d": pl.Series(np.broadcast_to(e365, x.shape).astype(float)).fill_nan(None),
+        "expected_avg_order_value": predicted["expected_avg_value"],
+        "predicted_value": predicted["clv"],
     }
-    predictions = summary.with_columns(
-        pl.Series(name, np.broadcast_to(values, x.shape).astype(float)).fill_nan(None) for name, values in columns.items()
-    )
+    predictions = summary.with_columns(values.alias(name) for name, values in columns.items())
     predictions = predictions.select([pl.col(c).cast(t) for c, t in PREDICTION_SCHEMA.items()])
     # non-finite predictions from a converged fit (should not happen) are nulls, never inf
     predictions = predictions.with_columns(

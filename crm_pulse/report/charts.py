@@ -1,7 +1,8 @@
 """Inline SVG charts: no JavaScript, no external files, identical on screen, in print and in PDF.
 
 Every drawn data mark carries ``class="mark"`` (tests count them); every chart is one ``<svg>``
-with a ``data-chart`` name and an ``aria-label``.
+with a ``data-chart`` name and an ``aria-label``. Which charts the report shows, from which data,
+is in ``figures.py``.
 """
 
 from __future__ import annotations
