@@ -220,6 +220,36 @@ def test_revenue_reconciliation_and_unknown_customers():
     assert got == {"revenue_only_from_completed_orders": ("error", 1), "orders_before_customer_existed": ("warn", 1)}
 
 
+def test_reconciliations_across_marts_hold_month_by_month():
+    """kpi_monthly against fct_orders and churn_summary, sales_performance against fct_orders: a shift
+    between two months that leaves the totals equal, or a lost order, is caught (recomputed here)."""
+    orders = pd.DataFrame({"order_id": ["O1", "O2", "O3"], "customer_id": "C1", "order_status": "completed",
+                           "revenue": [100.0, 50.0, 25.0],
+                           "order_date": pd.to_datetime(["2025-01-05", "2025-02-10", "2025-02-20"])})
+    by_month = orders.groupby(orders["order_date"].dt.to_period("M").dt.start_time)["revenue"].sum()
+    kpi = pd.DataFrame({"month_start": by_month.index, "revenue": by_month.values, "high_value_revenue": 0.0,
+                        "churned_customers": [1, 0]})
+    churn = pd.DataFrame({"period_month": list(by_month.index) * 2, "dimension": ["all", "all", "industry", "industry"],
+                          "churned_customers": [1, 0, 1, 0]})
+    sales = pd.DataFrame({"period_type": ["month", "month", "quarter", "year"],
+                          "period_start": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-01-01", "2025-01-01"]),
+                          "sales_rep": "r1", "revenue": [100.0, 75.0, 175.0, 175.0], "orders": [1, 2, 3, 3]})
+    sales["team_period_revenue"] = sales["rep_period_revenue"] = sales["revenue"]
+    checks = lambda mart, con: {k: v for k, v in failed(validate_mart(load_suites()[mart], con)).items()
+                                if k in ("revenue_equals_fct_orders", "churned_equals_churn_summary",
+                                         "total_equals_fct_orders_revenue")}
+    con = work_db(kpi_monthly=kpi, churn_summary=churn, fct_orders=orders, sales_performance=sales)
+    assert checks("kpi_monthly", con) == {} and checks("sales_performance", con) == {}
+    shifted, industries, lost = kpi.copy(), churn.copy(), sales.copy()
+    shifted.loc[0, "revenue"] += 10
+    shifted.loc[1, "revenue"] -= 10  # same total, wrong months
+    industries.loc[2, "churned_customers"] = 0  # industries no longer add up to 'all'
+    lost.loc[1, "orders"] = 1  # an order lost in February, revenue unchanged
+    con = work_db(kpi_monthly=shifted, churn_summary=industries, fct_orders=orders, sales_performance=lost)
+    assert checks("kpi_monthly", con) == {"revenue_equals_fct_orders": ("error", 2), "churned_equals_churn_summary": ("error", 1)}
+    assert checks("sales_performance", con) == {"total_equals_fct_orders_revenue": ("error", 1)}
+
+
 def test_only_warn_failures_do_not_block():
     rfm = rfm_frame()
     orders = orders_frame(rfm)
