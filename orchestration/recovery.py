@@ -103,7 +103,7 @@ def recover(instance: DagsterInstance, settings: Settings, lock: WarehouseLock |
 
 
 def _recover(instance, settings, lock, exclude, channels, retries, logger) -> list[str]:
-    from orchestration.run_alerts import describe_results, send
+    from crm_pulse.alerting.dispatch import describe_results, send
 
     log = logger or _LOG
     if lock is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
+from crm_pulse.alerting.dispatch import describe_results, send
 from crm_pulse.config.alerting import channels_from_env, retries_from_env
 from crm_pulse.config.operations import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
 from crm_pulse.config.settings import Settings
@@ -24,7 +25,7 @@ from crm_pulse.warehouse import fingerprint
 from crm_pulse.warehouse.lock import acquire, open_instance
 from data_contracts.landing import analysis_date_reason, ignored_lines
 from orchestration.recovery import WAREHOUSE_TAG, recover
-from orchestration.run_alerts import describe_results, run_alerts, send
+from orchestration.run_alerts import run_alerts
 
 _LOG = logging.getLogger("crm_pulse.alerts")
 

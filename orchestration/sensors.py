@@ -31,6 +31,7 @@ from dagster import (
                      sensor,
                      )
 
+from crm_pulse.alerting.dispatch import describe_results, send
 from crm_pulse.config.operations import TRIGGER_TAG, OpsSettings
 from crm_pulse.config.settings import Settings
 from data_contracts.contract import contracts
@@ -38,8 +39,7 @@ from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.recovery import recover
-from orchestration.run_alerts import (alerted_in_process, check_alert, describe_results,
-                                      failed_check_evaluations, run_alerts, send)
+from orchestration.run_alerts import alerted_in_process, check_alert, failed_check_evaluations, run_alerts
 
 OPS = OpsSettings.from_env()
 STATUS = DefaultSensorStatus.RUNNING if OPS.automation_running else DefaultSensorStatus.STOPPED
