@@ -17,12 +17,11 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
 
 from crm_pulse.alerting.message import Alert
 from crm_pulse.alerting.samples import dbt_test_samples, quarantine_reasons, samples_from_metadata
-from crm_pulse.config.operations import ALERTED_TAG, OpsSettings
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from data_contracts.health import failing_count
+from orchestration.keys import ALERTED_TAG, FRESHNESS_CHECK, REFRESH_JOB
 from orchestration.metadata import plain_metadata
-
-FRESHNESS_CHECK = "export_freshness"  # orchestration/assets/freshness.py
 
 
 def check_alert(evaluation, run_id: str, settings: Settings, ops: OpsSettings) -> Alert:
@@ -57,7 +56,7 @@ def _manifest_path() -> Path | None:
         return None
 
 
-def run_failure_alert(instance: DagsterInstance, run_id: str, ops: OpsSettings, job_name: str = "refresh") -> Alert:
+def run_failure_alert(instance: DagsterInstance, run_id: str, ops: OpsSettings, job_name: str = REFRESH_JOB) -> Alert:
     """Alert for a failed run: which steps and assets failed, with their error messages."""
     samples: list[str] = []
     failed_steps: list[str] = []

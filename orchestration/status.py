@@ -17,7 +17,7 @@ from data_contracts import landing
 from data_contracts.contract import contracts
 from data_contracts.health import failing_count
 from data_contracts.ingest import RawLayout
-from orchestration.jobs import REFRESH_JOB
+from orchestration.keys import FULL_REFRESH_TAG, REFRESH_JOB, TRIGGER_TAG
 from orchestration.metadata import plain_metadata
 from orchestration.recovery import dead_run_note, recover
 
@@ -68,10 +68,10 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             "started_at": _iso(start),
             "ended_at": _iso(end),
             "seconds": round(end - start, 1) if start and end else None,
-            "trigger": run.tags.get("crm_pulse/trigger") or ("schedule" if run.tags.get("dagster/schedule_name")
-                                                            else "sensor" if run.tags.get("dagster/sensor_name")
-                                                            else "ui"),
-            "full_refresh": run.tags.get("crm_pulse/full_refresh") == "true",
+            "trigger": run.tags.get(TRIGGER_TAG) or ("schedule" if run.tags.get("dagster/schedule_name")
+                                                    else "sensor" if run.tags.get("dagster/sensor_name")
+                                                    else "ui"),
+            "full_refresh": run.tags.get(FULL_REFRESH_TAG) == "true",
             "died": dead_run_note(run),
         }
         for rec in instance.get_records_for_run(run_id=run.run_id,

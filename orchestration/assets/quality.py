@@ -32,8 +32,8 @@ from data_contracts import health
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from data_contracts.mart_contracts import load_suites, validate_mart
-from orchestration.assets.ingest import load_id_of, raw_key
 from orchestration.assets.transform import dbt_models
+from orchestration.keys import load_id_of, raw_key
 from orchestration.metadata import plain_metadata
 from orchestration.resources import PipelineSettings
 
@@ -84,7 +84,7 @@ def mart_contract_results(context, cfg, marts: list[str]) -> list[AssetCheckResu
 @multi_asset(
     name="data_quality",
     specs=[AssetSpec(
-        DATA_QUALITY_KEY, deps=[*MART_KEYS.values(), *(raw_key(c) for c in contracts().values())],
+        DATA_QUALITY_KEY, deps=[*MART_KEYS.values(), *(raw_key(c.source, c.entity) for c in contracts().values())],
         group_name="quality", kinds={"parquet"},
         description="Mart contracts of every mart, then the data health of this run: every check evaluated "
         "(status, failing count) and every export file landed (rows read / loaded / quarantined), written to "
