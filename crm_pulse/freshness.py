@@ -9,10 +9,10 @@ newest day whose export is overdue.
 The clock (``CRM_PULSE_FRESHNESS_CLOCK``):
 
 - ``auto`` (default): a scheduled run measures against its scheduled time (run tag
-  ``crm_pulse/freshness_clock``); any other run (``crm-pulse run``, the file sensor, the UI)
-  against the end of the analysis date (``CRM_PULSE_AS_OF``, else the newest export date), so
-  historical or demo exports do not fail for being old, while a source lagging behind the others
-  still does;
+  ``crm_pulse/freshness_clock``, passed in as ``scheduled``); any other run (``crm-pulse run``, the
+  file sensor, the UI) against the end of the analysis date (``CRM_PULSE_AS_OF``, else the newest
+  export date), so historical or demo exports do not fail for being old, while a source lagging
+  behind the others still does;
 - ``now``: the wall clock (use it when ``crm-pulse run`` is started by an external scheduler);
 - ``as_of``: always the end of the analysis date.
 """
@@ -22,9 +22,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-from crm_pulse.config.operations import CLOCK_TAG, SOURCES, OpsSettings, SourceFreshness
+from crm_pulse.config.operations import SOURCES, OpsSettings, SourceFreshness
 from crm_pulse.config.settings import Settings
 from data_contracts.landing import scan
 
@@ -102,10 +101,10 @@ def newest_export_date(landing_dir: Path, source: str) -> dt.date | None:
     return max((f.export_date for f in scan(landing_dir).exports if f.source == source), default=None)
 
 
-def resolve_clock(ops: OpsSettings, settings: Settings, run_tags: Mapping[str, str] | None = None,
+def resolve_clock(ops: OpsSettings, settings: Settings, scheduled: str | None = None,
                   now: dt.datetime | None = None) -> Clock:
+    """The clock the checks measure against; ``scheduled``: a scheduled run's time (ISO, its run tag)."""
     tz = ops.tz
-    scheduled = (run_tags or {}).get(CLOCK_TAG)
     if ops.freshness_clock == "now":
         return Clock((now or dt.datetime.now(dt.timezone.utc)).astimezone(tz), "now")
     if ops.freshness_clock == "auto" and scheduled:
@@ -121,7 +120,7 @@ def evaluate(source: str, landing_dir: Path, ops: OpsSettings, clock: Clock) -> 
     return FreshnessResult(source, newest_export_date(landing_dir, source), shifted.date(), clock, policy)
 
 
-def evaluate_all(settings: Settings, ops: OpsSettings, run_tags: Mapping[str, str] | None = None,
+def evaluate_all(settings: Settings, ops: OpsSettings, scheduled: str | None = None,
                  now: dt.datetime | None = None) -> list[FreshnessResult]:
-    clock = resolve_clock(ops, settings, run_tags, now)
+    clock = resolve_clock(ops, settings, scheduled, now)
     return [evaluate(source, settings.landing_dir, ops, clock) for source in SOURCES]

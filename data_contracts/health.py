@@ -16,6 +16,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import polars as pl
 
@@ -29,8 +30,9 @@ SCHEMA = pl.Schema({
     "rows_read": pl.Int64(), "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(),
 })
 
-#: metadata keys that carry a failing count, by producer (our checks, dagster-dbt).
-FAILING_COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count")
+#: metadata keys that carry a failing count, first found wins (our checks, dagster-dbt,
+#: then the names dbt and Great Expectations use).
+FAILING_COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count", "failed_row_count", "unexpected_count")
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,16 @@ def layer_of(asset: str, check_name: str) -> str:
     return _LAYERS.get(parts[0], "other")
 
 
-def _failing_count(evaluation: CheckEvaluation) -> int:
+def failing_count(metadata: Mapping) -> int | None:
+    """The failing count a check put in its (plain) metadata; None when it gave none."""
     for key in FAILING_COUNT_KEYS:
-        value = evaluation.metadata.get(key)
+        value = metadata.get(key)
         if value is not None:
             try:
                 return int(value)
             except (TypeError, ValueError):
                 continue
-    return 0 if evaluation.passed else 1
+    return None
 
 
 def check_rows(evaluations: list[CheckEvaluation], run_id: str, load_id: str, recorded_at: dt.datetime) -> list[dict]:
@@ -74,10 +77,12 @@ def check_rows(evaluations: list[CheckEvaluation], run_id: str, load_id: str, re
     for ev in evaluations:
         status = "passed" if ev.passed else ("failed" if ev.severity.upper() == "ERROR" else "warning")
         details = ev.metadata.get("summary") or ev.metadata.get("failures") or ""
+        count = failing_count(ev.metadata)
         rows.append({
             "run_id": run_id, "load_id": load_id, "recorded_at": recorded_at, "record_type": "check",
             "layer": layer_of(ev.asset, ev.check_name), "asset": ev.asset, "check_name": ev.check_name,
-            "severity": ev.severity.lower(), "status": status, "failing_count": _failing_count(ev),
+            "severity": ev.severity.lower(), "status": status,
+            "failing_count": (0 if ev.passed else 1) if count is None else count,
             "details": scrub(str(details))[:2000] if details else None,
         })
     return rows

@@ -11,8 +11,8 @@ from dagster._core.executor.base import Executor
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.lock import acquire
 from orchestration.assets.freshness import freshness_checks
+from orchestration.keys import REFRESH_JOB, WAREHOUSE_TAG
 
-REFRESH_JOB = "refresh"
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED]
 
@@ -33,7 +33,7 @@ class WarehouseLockedExecutor(Executor):
         return self._inner.step_dependency_config
 
     def execute(self, plan_context, execution_plan):
-        from orchestration.recovery import WAREHOUSE_TAG, recover
+        from orchestration.recovery import recover
 
         settings, run_id = Settings.from_env(), plan_context.run_id
         with acquire(settings.warehouse_dir, run_id=run_id) as lock:  # re-entrant under `crm-pulse run`

@@ -21,13 +21,12 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from crm_pulse.config.operations import ALERTED_TAG, OpsSettings
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.lock import LockRecord, WarehouseLock, inspect
+from orchestration.keys import ALERTED_TAG, DIED_TAG, WAREHOUSE_TAG
 
 SILENT_SECONDS = 300
-DIED_TAG = "crm_pulse/died_at"  # when the dead run last logged anything (ISO, UTC)
-WAREHOUSE_TAG = "crm_pulse/warehouse"  # the warehouse a run holds the lock of
 _RUNNING = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 _LOG = logging.getLogger("crm_pulse.recovery")
 
@@ -103,7 +102,7 @@ def recover(instance: DagsterInstance, settings: Settings, lock: WarehouseLock |
 
 
 def _recover(instance, settings, lock, exclude, channels, retries, logger) -> list[str]:
-    from orchestration.run_alerts import describe_results, send
+    from crm_pulse.alerting.dispatch import describe_results, send
 
     log = logger or _LOG
     if lock is not None:

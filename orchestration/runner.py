@@ -17,15 +17,17 @@ from pathlib import Path
 
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, execute_job, reconstructable
 
+from crm_pulse.alerting.dispatch import describe_results, send
 from crm_pulse.config.alerting import channels_from_env, retries_from_env
-from crm_pulse.config.operations import ALERTED_TAG, FULL_REFRESH_TAG, TRIGGER_TAG, OpsSettings
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse import fingerprint
 from crm_pulse.warehouse.lock import acquire
 from orchestration.instance_storage import open_instance
 from data_contracts.landing import analysis_date_reason, ignored_lines
-from orchestration.recovery import WAREHOUSE_TAG, recover
-from orchestration.run_alerts import describe_results, run_alerts, send
+from orchestration.keys import ALERTED_TAG, FULL_REFRESH_TAG, REFRESH_JOB, TRIGGER_TAG, WAREHOUSE_TAG
+from orchestration.recovery import recover
+from orchestration.run_alerts import run_alerts
 
 _LOG = logging.getLogger("crm_pulse.alerts")
 
@@ -64,7 +66,7 @@ def run_refresh(settings: Settings, full_refresh: bool = False, instance: Dagste
             return 0
         from orchestration.definitions import defs
 
-        job = defs.resolve_job_def("refresh")
+        job = defs.resolve_job_def(REFRESH_JOB)
         result = _executor(job, instance, processes, run_id)(
             instance=instance,
             raise_on_error=False,
@@ -175,7 +177,7 @@ def refresh_job_definition():
     """The refresh job; module level so that step worker processes can rebuild it."""
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("refresh")
+    return defs.resolve_job_def(REFRESH_JOB)
 
 
 #: ``auto``: worker processes only when the landing folder holds more exports than this. Measured

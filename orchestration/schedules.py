@@ -4,9 +4,10 @@ import datetime
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from crm_pulse.config.operations import CLOCK_TAG, TRIGGER_TAG, OpsSettings
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from orchestration.jobs import refresh_in_progress, refresh_job
+from orchestration.keys import CLOCK_TAG, TRIGGER_TAG
 from orchestration.recovery import recover
 
 OPS = OpsSettings.from_env()

@@ -31,15 +31,16 @@ from dagster import (
                      sensor,
                      )
 
-from crm_pulse.config.operations import TRIGGER_TAG, OpsSettings
+from crm_pulse.alerting.dispatch import describe_results, send
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
 from orchestration.jobs import refresh_in_progress, refresh_job
+from orchestration.keys import NEW_FILES_TAG, TRIGGER_TAG
 from orchestration.recovery import recover
-from orchestration.run_alerts import (alerted_in_process, check_alert, describe_results,
-                                      failed_check_evaluations, run_alerts, send)
+from orchestration.run_alerts import alerted_in_process, check_alert, failed_check_evaluations, run_alerts
 
 OPS = OpsSettings.from_env()
 STATUS = DefaultSensorStatus.RUNNING if OPS.automation_running else DefaultSensorStatus.STOPPED
@@ -97,7 +98,7 @@ def new_exports(context: SensorEvaluationContext):
     context.log.info(f"new export files: {listing}")
     return SensorResult(
         run_requests=[RunRequest(run_key=run_key, tags={TRIGGER_TAG: "new_exports",
-                                                        "crm_pulse/new_files": str(len(new))})],
+                                                        NEW_FILES_TAG: str(len(new))})],
         cursor=json.dumps(cursor),
     )
 

@@ -15,8 +15,10 @@ from crm_pulse.freshness import evaluate_all
 from crm_pulse.warehouse import fingerprint
 from data_contracts import landing
 from data_contracts.contract import contracts
+from data_contracts.health import failing_count
 from data_contracts.ingest import RawLayout
-from orchestration.jobs import REFRESH_JOB
+from orchestration.keys import FULL_REFRESH_TAG, REFRESH_JOB, TRIGGER_TAG
+from orchestration.metadata import plain_metadata
 from orchestration.recovery import dead_run_note, recover
 
 
@@ -66,20 +68,18 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             "started_at": _iso(start),
             "ended_at": _iso(end),
             "seconds": round(end - start, 1) if start and end else None,
-            "trigger": run.tags.get("crm_pulse/trigger") or ("schedule" if run.tags.get("dagster/schedule_name")
-                                                            else "sensor" if run.tags.get("dagster/sensor_name")
-                                                            else "ui"),
-            "full_refresh": run.tags.get("crm_pulse/full_refresh") == "true",
+            "trigger": run.tags.get(TRIGGER_TAG) or ("schedule" if run.tags.get("dagster/schedule_name")
+                                                    else "sensor" if run.tags.get("dagster/sensor_name")
+                                                    else "ui"),
+            "full_refresh": run.tags.get(FULL_REFRESH_TAG) == "true",
             "died": dead_run_note(run),
         }
         for rec in instance.get_records_for_run(run_id=run.run_id,
                                                 of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
             ev = rec.event_log_entry.dagster_event.event_specific_data
-            from orchestration.run_alerts import failing_count
-
             status.checks.append(CheckLine(ev.asset_key.to_user_string(), ev.check_name, ev.passed,
                                            "ERROR" if ev.severity == AssetCheckSeverity.ERROR else "WARN",
-                                           failing_count(ev.metadata or {})))
+                                           failing_count(plain_metadata(ev.metadata))))
     for result in evaluate_all(settings, ops, now=now):
         wall = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ops.tz).date()
         status.freshness.append({

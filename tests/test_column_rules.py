@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -126,14 +125,12 @@ def test_broken_fixture_breaks_each_rule_type():
                       ("accepted_values", "status"): 1, ("accepted_values", "score"): 1}
 
 
-def test_alert_samples_name_each_broken_rule(built, monkeypatch):
+def test_alert_samples_name_each_broken_rule(built):
     """Without the run's compiled SQL, alerts rebuild column_rules' failing rows from the manifest."""
-    import orchestration.project
-    from orchestration import run_alerts as dagster_alerts
+    from crm_pulse.alerting import samples
 
     root, results = built
-    monkeypatch.setattr(orchestration.project, "dbt_project", SimpleNamespace(manifest_path=root / "target" / "manifest.json"))
-    sql = dagster_alerts._generic_test_sql(results["rules_broken"]["unique_id"])
+    sql = samples._generic_test_sql(results["rules_broken"]["unique_id"], root / "target" / "manifest.json")
     with duckdb.connect(str(root / "scratch.duckdb"), read_only=True) as con:
         rows = con.execute(sql).fetchall()
     assert sorted(rows, key=str) == sorted([

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from crm_pulse.config.operations import CLOCK_TAG, OpsSettings
+from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.freshness import Clock, evaluate, evaluate_all, resolve_clock
 from data_contracts.ingest import RawLayout, ingest_entity
 from data_contracts.landing import discover
+from orchestration.keys import CLOCK_TAG
 from tests.harness import environment
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -93,11 +94,11 @@ def test_freshness_rule_against_the_scheduled_time(landing):
     settings = Settings.from_env({"CRM_PULSE_LANDING_DIR": str(landing)})
     # 05:59 on 2026-03-02: today's export is not overdue yet (05:00 + 1 h grace), yesterday's is
     early = dt.datetime(2026, 3, 2, 5, 59, tzinfo=SHANGHAI)
-    by_source = {r.source: r for r in evaluate_all(settings, ops, {CLOCK_TAG: early.isoformat()})}
+    by_source = {r.source: r for r in evaluate_all(settings, ops, early.isoformat())}
     assert by_source["crm"].fresh and by_source["crm"].due_date == dt.date(2026, 3, 1)
     # 06:00: due 2026-03-02, crm has it; ticketing never delivered anything
     at_six = dt.datetime(2026, 3, 2, 6, 0, tzinfo=SHANGHAI)
-    by_source = {r.source: r for r in evaluate_all(settings, ops, {CLOCK_TAG: at_six.isoformat()})}
+    by_source = {r.source: r for r in evaluate_all(settings, ops, at_six.isoformat())}
     assert by_source["crm"].fresh and by_source["crm"].due_date == dt.date(2026, 3, 2)
     assert not by_source["ticketing"].fresh and by_source["ticketing"].newest_export is None
     # erp: newest real export 2026-02-27 (the 03-02 folder holds no export); 96 h grace -> due 02-26
@@ -112,18 +113,19 @@ def test_freshness_rule_against_the_scheduled_time(landing):
 
 def test_freshness_clock_modes(landing):
     settings = Settings.from_env({"CRM_PULSE_LANDING_DIR": str(landing)})
-    tag = {CLOCK_TAG: "2026-03-05T06:00:00+08:00"}
+    scheduled = "2026-03-05T06:00:00+08:00"  # a scheduled run's CLOCK_TAG
     auto = OpsSettings.from_env({})
     # auto: scheduled runs use their time, other runs the end of the analysis date (newest export 03-02)
-    assert resolve_clock(auto, settings, tag).basis == "schedule"
-    unscheduled = resolve_clock(auto, settings, {})
+    assert resolve_clock(auto, settings, scheduled).basis == "schedule"
+    unscheduled = resolve_clock(auto, settings)
     assert unscheduled.basis == "as_of" and unscheduled.at == dt.datetime(2026, 3, 2, 23, 59, 59, tzinfo=SHANGHAI)
     pinned = Settings.from_env({"CRM_PULSE_LANDING_DIR": str(landing), "CRM_PULSE_AS_OF": "2026-02-27"})
-    assert resolve_clock(auto, pinned, {}).at.date() == dt.date(2026, 2, 27)
+    assert resolve_clock(auto, pinned).at.date() == dt.date(2026, 2, 27)
     # as_of ignores the schedule; now uses the wall clock
-    assert resolve_clock(OpsSettings.from_env({"CRM_PULSE_FRESHNESS_CLOCK": "as_of"}), settings, tag).basis == "as_of"
+    as_of = OpsSettings.from_env({"CRM_PULSE_FRESHNESS_CLOCK": "as_of"})
+    assert resolve_clock(as_of, settings, scheduled).basis == "as_of"
     now = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.timezone.utc)
-    wall = resolve_clock(OpsSettings.from_env({"CRM_PULSE_FRESHNESS_CLOCK": "now"}), settings, tag, now=now)
+    wall = resolve_clock(OpsSettings.from_env({"CRM_PULSE_FRESHNESS_CLOCK": "now"}), settings, scheduled, now=now)
     assert wall.basis == "now" and wall.at == now
 
 

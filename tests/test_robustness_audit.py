@@ -104,7 +104,8 @@ def test_alert_bodies_mask_contact_details_from_export_values():
 # --- runs started by Dagster (schedule, sensor, UI) take the warehouse lock ---------------------------
 def test_dagster_runs_take_the_warehouse_lock(tmp_path):
     from orchestration.definitions import defs
-    from orchestration.jobs import REFRESH_JOB, WarehouseLockedExecutor, locked_executor, refresh_job
+    from orchestration.jobs import WarehouseLockedExecutor, locked_executor, refresh_job
+    from orchestration.keys import REFRESH_JOB
     from crm_pulse.warehouse.lock import RefreshInProgress
 
     assert refresh_job.executor_def is locked_executor

@@ -17,12 +17,6 @@ SOURCES = ("crm", "erp", "ticketing")
 CLOCK_MODES = ("auto", "now", "as_of")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
-# Run tags shared by the schedule, the sensors, the freshness checks and the runner.
-TRIGGER_TAG = "crm_pulse/trigger"  # schedule | new_exports | cli
-CLOCK_TAG = "crm_pulse/freshness_clock"  # ISO time the freshness checks measure against
-ALERTED_TAG = "crm_pulse/alerts"  # "in_process": the runner alerted itself; the sensors skip the run
-FULL_REFRESH_TAG = "crm_pulse/full_refresh"
-
 
 @dataclass(frozen=True)
 class SourceFreshness:

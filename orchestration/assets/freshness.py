@@ -15,9 +15,9 @@ from dagster import (
 
 from crm_pulse.config.operations import SOURCES, OpsSettings
 from crm_pulse.freshness import evaluate, resolve_clock
+from orchestration.keys import CLOCK_TAG, FRESHNESS_CHECK
 from orchestration.resources import PipelineSettings
 
-FRESHNESS_CHECK = "export_freshness"
 SOURCE_TITLES = {"crm": "CRM", "erp": "ERP", "ticketing": "ticketing system"}
 
 
@@ -49,7 +49,7 @@ def build_freshness_check(source: str):
     def _freshness(context: AssetCheckExecutionContext, settings: PipelineSettings) -> AssetCheckResult:
         ops = OpsSettings.from_env()
         cfg = settings.get()
-        clock = resolve_clock(ops, cfg, context.run.tags)
+        clock = resolve_clock(ops, cfg, context.run.tags.get(CLOCK_TAG))
         result = evaluate(source, cfg.landing_dir, ops, clock)
         (context.log.info if result.fresh else context.log.warning)(result.describe())
         return AssetCheckResult(passed=result.fresh, severity=AssetCheckSeverity.WARN, metadata=result.metadata())

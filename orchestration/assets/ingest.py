@@ -22,6 +22,7 @@ from data_contracts.contract import Contract, contracts
 from data_contracts.ingest import RawLayout, ingest_entity
 from data_contracts import landing
 from data_contracts.readers import FileProblem
+from orchestration.keys import FULL_REFRESH_TAG, LAYER_TAG, load_id_of, raw_key
 from orchestration.resources import PipelineSettings
 
 ROWS_CONSERVED = "rows_conserved"
@@ -29,16 +30,6 @@ ROWS_CONSERVED = "rows_conserved"
 
 def landing_key(contract: Contract) -> AssetKey:
     return AssetKey(["landing", contract.source, contract.entity])
-
-
-def raw_key(contract: Contract) -> AssetKey:
-    """Same key dagster-dbt gives the dbt source (see transform.py), so lineage connects."""
-    return AssetKey(["raw", contract.source, contract.entity])
-
-
-def load_id_of(context) -> str:
-    """One load id per run, shared by every asset of the run."""
-    return context.run.run_id.split("-")[0]
 
 
 def landing_spec(contract: Contract) -> AssetSpec:
@@ -51,7 +42,7 @@ def landing_spec(contract: Contract) -> AssetSpec:
 
 
 def build_ingest_asset(contract: Contract):
-    key = raw_key(contract)
+    key = raw_key(contract.source, contract.entity)
 
     @asset(
         key=key,
@@ -62,7 +53,7 @@ def build_ingest_asset(contract: Contract):
         "and land them as raw Parquet; failing rows go to the quarantine.",
         check_specs=[AssetCheckSpec(ROWS_CONSERVED, asset=key, blocking=True,
                                     description="Per file: rows read = rows loaded + rows quarantined.")],
-        op_tags={"crm_pulse/layer": "ingest"},
+        op_tags={LAYER_TAG: "ingest"},
     )
     def _ingest(context: AssetExecutionContext, settings: PipelineSettings):
         cfg = settings.get()
@@ -81,7 +72,7 @@ def build_ingest_asset(contract: Contract):
                 contract.entity, files, cfg.raw_dir, load_id=load_id_of(context),
                 loaded_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
                 batch_rows=cfg.ingest_batch_rows,
-                full_refresh=context.run.tags.get("crm_pulse/full_refresh") == "true",
+                full_refresh=context.run.tags.get(FULL_REFRESH_TAG) == "true",
                 hash_key=privacy.hash_key(cfg.hash_key_file) if any(c.pii for c in contract.columns) else None,
             )
         except privacy.HashKeyError as problem:  # README "Privacy": the key of the contact hashes

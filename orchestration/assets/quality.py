@@ -11,7 +11,6 @@ checked mart: the gate is this step instead.)
 
 
 import datetime as dt
-import json
 
 import polars as pl
 from dagster import (
@@ -33,8 +32,9 @@ from data_contracts import health
 from data_contracts.contract import contracts
 from data_contracts.ingest import RawLayout
 from data_contracts.mart_contracts import load_suites, validate_mart
-from orchestration.assets.ingest import load_id_of, raw_key
 from orchestration.assets.transform import dbt_models
+from orchestration.keys import load_id_of, raw_key
+from orchestration.metadata import plain_metadata
 from orchestration.resources import PipelineSettings
 
 MART_CHECK = "mart_contract"
@@ -84,7 +84,7 @@ def mart_contract_results(context, cfg, marts: list[str]) -> list[AssetCheckResu
 @multi_asset(
     name="data_quality",
     specs=[AssetSpec(
-        DATA_QUALITY_KEY, deps=[*MART_KEYS.values(), *(raw_key(c) for c in contracts().values())],
+        DATA_QUALITY_KEY, deps=[*MART_KEYS.values(), *(raw_key(c.source, c.entity) for c in contracts().values())],
         group_name="quality", kinds={"parquet"},
         description="Mart contracts of every mart, then the data health of this run: every check evaluated "
         "(status, failing count) and every export file landed (rows read / loaded / quarantined), written to "
@@ -116,7 +116,7 @@ def _records(context: AssetExecutionContext, cfg, checks: list[AssetCheckResult]
     own = {(check.asset_key, check.check_name) for check in checks}  # taken from ``checks``, not the log
     evaluations = [health.CheckEvaluation(
         asset=ev.asset_key.to_user_string(), check_name=ev.check_name, passed=ev.passed, severity=ev.severity.value,
-        metadata={k: _plain(v) for k, v in (ev.metadata or {}).items()})
+        metadata=plain_metadata(ev.metadata))
         for ev in [*(e for e in earlier if (e.asset_key, e.check_name) not in own), *checks]]
     layout = RawLayout(cfg.raw_dir)
     logs = [layout.read_load_log(c.entity) for c in contracts().values()]
@@ -129,13 +129,3 @@ def _records(context: AssetExecutionContext, cfg, checks: list[AssetCheckResult]
         "file": MetadataValue.path(str(path)), "checks": len(evaluations),
         "files": sum(1 for r in rows if r["record_type"] == "file"), **{f"checks_{k}": v for k, v in statuses.items()}})
 
-
-def _plain(value):
-    """Metadata value -> plain Python (ints, strings, JSON)."""
-    inner = getattr(value, "value", value)
-    if isinstance(inner, (int, float, str, bool)) or inner is None:
-        return inner
-    try:
-        return json.loads(json.dumps(inner, default=str))
-    except (TypeError, ValueError):
-        return str(inner)

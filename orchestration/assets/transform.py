@@ -27,7 +27,7 @@ from crm_pulse.config.settings import apply_environment
 from crm_pulse.warehouse.spark import mirror_spark_marts
 from orchestration import dbt_invoke
 from orchestration.assets import clv
-from orchestration.assets.ingest import load_id_of
+from orchestration.keys import FULL_REFRESH_TAG, LAYER_TAG, load_id_of, raw_key
 from orchestration.project import dbt_project, ensure_manifest, load_manifest
 from orchestration.resources import PipelineSettings
 
@@ -39,7 +39,7 @@ class LayerTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
-            return spec.replace_attributes(key=AssetKey(["raw", props["source_name"], props["name"]]))
+            return spec.replace_attributes(key=raw_key(props["source_name"], props["name"]))
         layer = props.get("fqn", ["", "model"])[1] if props["resource_type"] == "model" else "seeds"
         return spec.replace_attributes(key=AssetKey([layer, props["name"]]), group_name="transform")
 
@@ -111,7 +111,7 @@ def _selection(context) -> tuple[list[str], list[str]]:
     check_specs=[*_DBT_CHECK_SPECS, *clv.CHECK_SPECS],
     can_subset=True,
     allow_arbitrary_check_specs=True,
-    op_tags={"crm_pulse/layer": "transform"},
+    op_tags={LAYER_TAG: "transform"},
 )
 def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
     """``dbt build`` of the selected models, seeds and tests into the working database, with the
@@ -131,7 +131,7 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
         if not parsed.success:
             raise Failure(description=f"dbt could not parse the project: {parsed.error}", allow_retries=False)
         manifest = parsed.result
-    full_refresh = context.run.tags.get("crm_pulse/full_refresh") == "true"
+    full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
     for phase, selection in enumerate((before, after), start=1):
         if phase == 2 and clv.KEYS & context.selected_asset_keys:
             yield from clv.materialize_clv(context, cfg)
