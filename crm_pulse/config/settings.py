@@ -107,7 +107,8 @@ class Settings:
         return self.as_of or latest_export_date(self.landing_dir) or dt.date.today()
 
     def dbt_environment(self) -> dict[str, str]:
-        """Environment the dbt profile and sources read (see dbt_project/profiles.yml)."""
+        """Environment the dbt profile and sources read (see dbt_project/profiles.yml); set for each
+        dbt invocation only (orchestration/dbt_invoke.py)."""
         return {
             "CRM_PULSE_RAW_DIR": str(self.raw_dir),
             "CRM_PULSE_WORK_DB": str(self.work_db),
@@ -229,8 +230,3 @@ def check_settings(command: str = "run", environ=None) -> None:
     problems = check_environment(environ, command)
     if problems:
         raise SettingsError(problems)
-
-
-def apply_environment(settings: Settings) -> None:
-    """Export the dbt environment into this process (dbt subprocesses inherit it)."""
-    os.environ.update(settings.dbt_environment())
