@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from crm_pulse.config.env import temporary
 
 #: dbt events that carry a node's result (the ones dagster-dbt turns into Dagster events).
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -49,23 +50,6 @@ class Invocation:
                 if (e["data"].get("status") or e["data"].get("node_info", {}).get("node_status", "")).lower() in bad]
 
 
-@contextmanager
-def environment(values: Mapping[str, str], unset: Iterable[str] = ()) -> Iterator[None]:
-    """``os.environ`` with ``values`` set and ``unset`` removed for the block, as it was after it."""
-    saved = {name: os.environ.get(name) for name in (*unset, *values)}
-    try:
-        for name in unset:
-            os.environ.pop(name, None)
-        os.environ.update(values)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def invoke(args: list[str], *, project_dir: Path, manifest=None, env: Mapping[str, str] | None = None,
            unset: Iterable[str] = ()) -> Invocation:
     """Run ``dbt <args>`` in this process (with a preloaded ``manifest``: no parsing at all), with
@@ -82,7 +66,7 @@ def invoke(args: list[str], *, project_dir: Path, manifest=None, env: Mapping[st
     project_dir = Path(project_dir).resolve()
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
               "--log-path", str(project_dir / "logs"), "--quiet", "--log-level-file", "info"]
-    with _LOCK, environment(env or {}, unset):
+    with _LOCK, temporary(env or {}, unset):
         try:
             res = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([*args, *common])
         finally:

@@ -1,5 +1,5 @@
 """Reading ``CRM_PULSE_*`` environment variables: the parsers every settings object uses, and how
-their problems are collected.
+their problems are collected; :func:`temporary` sets variables for a block (dbt's, per invocation).
 
 Each parser takes the environment (a mapping) and the variable's name, returns the typed value (the
 default when the variable is unset or blank) and raises ``ValueError`` naming the variable, what it
@@ -9,9 +9,11 @@ accepts and the value it got. ``Problems`` collects those lines so that one chec
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -132,3 +134,20 @@ def boolean(env: Mapping[str, str], name: str) -> bool:
     if raw not in _TRUE + _FALSE:
         raise ValueError(f"{name} must be true or false, got {raw!r}")
     return raw in _TRUE
+
+
+@contextmanager
+def temporary(values: Mapping[str, str], unset: Iterable[str] = ()) -> Iterator[None]:
+    """``os.environ`` with ``values`` set and ``unset`` removed for the block, as it was after it."""
+    saved = {name: os.environ.get(name) for name in (*unset, *values)}
+    try:
+        for name in unset:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
