@@ -7,7 +7,6 @@ This module only turns that declarative data into objects, polars casts and a Pa
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 from dataclasses import dataclass, field
@@ -18,10 +17,10 @@ import polars as pl
 import yaml
 
 from data_contracts import parsing
+from data_contracts.seeds import SEEDS_DIR, seed_rows
 
 SOURCES_DIR = Path(__file__).parent / "sources"
 VALUES_FILE = Path(__file__).parent / "values.yml"  # blank markers shared by every contract
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
 
 #: polars dtype of each contract type, as landed in the raw layer.
 DTYPES: dict[str, pl.DataType] = {
@@ -59,8 +58,7 @@ class Reference:
 
     @functools.cached_property
     def values(self) -> list[str]:
-        with (SEEDS_DIR / f"{self.seed}.csv").open(encoding="utf-8", newline="") as fh:
-            raw = [row[self.column].strip() for row in csv.DictReader(fh) if row.get(self.column)]
+        raw = [row[self.column].strip() for row in seed_rows(self.seed, SEEDS_DIR) if row.get(self.column)]
         return sorted({v.upper() if self.case == "upper" else v for v in raw})
 
 

@@ -10,6 +10,11 @@ renders while parsing: README "Business parameters").
 dbt keeps global state (flags, adapters), so invocations in one process are serialised, and the
 DuckDB file dbt-duckdb opened is closed after each invocation so the next steps of the run (which
 may share this process) can open the working database themselves.
+
+dbt reads locations and run values from the environment (``env_var()`` in profiles.yml, the
+sources and the ``run_value`` macro). The caller passes them (``Settings.dbt_environment()``, from
+the settings of its run); they are set for the one invocation and restored after it, so importing
+or running the pipeline never changes the process environment.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from crm_pulse.config.env import temporary
 
 #: dbt events that carry a node's result (the ones dagster-dbt turns into Dagster events).
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -42,8 +50,10 @@ class Invocation:
                 if (e["data"].get("status") or e["data"].get("node_info", {}).get("node_status", "")).lower() in bad]
 
 
-def invoke(args: list[str], *, project_dir: Path, manifest=None) -> Invocation:
-    """Run ``dbt <args>`` in this process (with a preloaded ``manifest``: no parsing at all)."""
+def invoke(args: list[str], *, project_dir: Path, manifest=None, env: Mapping[str, str] | None = None,
+           unset: Iterable[str] = ()) -> Invocation:
+    """Run ``dbt <args>`` in this process (with a preloaded ``manifest``: no parsing at all), with
+    ``env`` set and ``unset`` removed in the environment while it runs."""
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -56,7 +66,7 @@ def invoke(args: list[str], *, project_dir: Path, manifest=None) -> Invocation:
     project_dir = Path(project_dir).resolve()
     common = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
               "--log-path", str(project_dir / "logs"), "--quiet", "--log-level-file", "info"]
-    with _LOCK:
+    with _LOCK, temporary(env or {}, unset):
         try:
             res = dbtRunner(manifest=manifest, callbacks=[collect]).invoke([*args, *common])
         finally:
@@ -72,14 +82,12 @@ def invoke(args: list[str], *, project_dir: Path, manifest=None) -> Invocation:
 PROFILE_ONLY_ENV = ("CRM_PULSE_WORK_DB", "CRM_PULSE_DBT_THREADS", "CRM_PULSE_DUCKDB_MEMORY_LIMIT")
 
 
-def parse(project_dir: Path) -> Invocation:
-    """Parse the project (partial parsing: only changed files); ``result`` is the Manifest."""
-    saved = {name: os.environ.pop(name) for name in PROFILE_ONLY_ENV if name in os.environ}
-    try:
-        # no target/manifest.json here: another process may be loading the definitions from it
-        return invoke(["parse", "--no-write-json"], project_dir=project_dir)
-    finally:
-        os.environ.update(saved)
+def parse(project_dir: Path, env: Mapping[str, str] | None = None) -> Invocation:
+    """Parse the project (partial parsing: only changed files) with ``env`` but for PROFILE_ONLY_ENV;
+    ``result`` is the Manifest."""
+    env = {name: value for name, value in (env or {}).items() if name not in PROFILE_ONLY_ENV}
+    # no target/manifest.json here: another process may be loading the definitions from it
+    return invoke(["parse", "--no-write-json"], project_dir=project_dir, env=env, unset=PROFILE_ONLY_ENV)
 
 
 def write_manifest(manifest, path: Path) -> None:
@@ -90,15 +98,15 @@ def write_manifest(manifest, path: Path) -> None:
 
 
 def build(project_dir: Path, manifest, selection: list[str], run_vars: dict, target_path: Path,
-          full_refresh: bool = False) -> Invocation:
+          full_refresh: bool = False, env: Mapping[str, str] | None = None) -> Invocation:
     """``dbt build`` of exactly ``selection`` (dbt selectors; no tests are added indirectly, and unit
-    tests, which dbt adds to every selected model, are left to ``make test``)."""
+    tests, which dbt adds to every selected model, are left to ``make test``) with ``env``."""
     args = ["build", "--select", *selection, "--indirect-selection", "empty", "--exclude-resource-type", "unit_test",
             "--vars", json.dumps(run_vars),
             "--target-path", str(target_path)]
     if full_refresh:
         args.append("--full-refresh")
-    return invoke(args, project_dir=project_dir, manifest=manifest)
+    return invoke(args, project_dir=project_dir, manifest=manifest, env=env)
 
 
 def _release_duckdb() -> None:

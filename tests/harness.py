@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance
 
+from crm_pulse.config.env import temporary
 from crm_pulse.config.settings import Settings
 from orchestration.instance_storage import ensure_dagster_home
 from orchestration.runner import run_refresh
@@ -29,19 +30,9 @@ os.environ["CRM_PULSE_HASH_KEY_FILE"] = str(Path(_KEY_DIR) / "hash.key")
 os.environ.pop("CRM_PULSE_HASH_KEY", None)
 
 
-@contextlib.contextmanager
 def environment(**values: str):
     """Temporarily set environment variables (the pipeline reads its configuration from there)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: str(v) for k, v in values.items()})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return temporary({k: str(v) for k, v in values.items()})
 
 
 @dataclass

@@ -30,6 +30,7 @@ from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, mater
 
 from crm_pulse.clv import model as clv
 from crm_pulse.clv.outputs import CLVConfig, fit_and_predict
+from crm_pulse.config.dbt_vars import business_vars
 from orchestration.assets.clv import CONVERGED_CHECK, KEYS as CLV_KEYS
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
@@ -321,6 +322,10 @@ def test_time_unit_day_gives_same_predictions():
     for col in PREDICTION_COLUMNS[:4]:
         np.testing.assert_allclose(days.predictions[col].to_numpy(), weeks.predictions[col].to_numpy(), rtol=1e-3,
                                    err_msg=col)
+
+
+def test_config_defaults_are_the_dbt_project_defaults():
+    assert CLVConfig() == CLVConfig.from_vars(business_vars())
 
 
 @pytest.mark.parametrize("bad", [{"clv_time_unit": "month"}, {"clv_margin": -1}, {"clv_horizon_months": 0},

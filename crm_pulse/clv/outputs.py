@@ -20,13 +20,13 @@ import polars as pl
 
 from crm_pulse.clv import model as clv
 
-#: dbt vars (dbt_project/dbt_project.yml) that configure the models, with their defaults.
-VAR_DEFAULTS = {
-    "clv_time_unit": "week",
-    "clv_margin": 1.0,
-    "clv_monthly_discount_rate": 0.01,
-    "clv_horizon_months": 12,
-    "clv_min_repeat_buyers": 10,
+#: dbt vars (dbt_project/dbt_project.yml) that configure the models -> the CLVConfig field each sets.
+VAR_FIELDS = {
+    "clv_time_unit": "time_unit",
+    "clv_margin": "margin",
+    "clv_monthly_discount_rate": "monthly_discount_rate",
+    "clv_horizon_months": "horizon_months",
+    "clv_min_repeat_buyers": "min_repeat_buyers",
 }
 _UNITS = {"week": "W", "weeks": "W", "w": "W", "day": "D", "days": "D", "d": "D"}
 UNIT_NAMES = {"W": "week", "D": "day"}
@@ -70,7 +70,8 @@ PARAMS_SCHEMA = {
 
 @dataclasses.dataclass(frozen=True)
 class CLVConfig:
-    """Model configuration (dbt vars ``clv_*``; see README "Predicted customer value")."""
+    """Model configuration (dbt vars ``clv_*``; see README "Predicted customer value"). The defaults
+    are dbt_project.yml's (tests/test_clv_pipeline.py keeps them equal)."""
 
     time_unit: str = "W"  # "W" weeks or "D" days: unit of recency, T and the fitted alpha
     margin: float = 1.0  # share of revenue counted as value (1.0 = predicted revenue)
@@ -80,8 +81,9 @@ class CLVConfig:
 
     @classmethod
     def from_vars(cls, variables: dict) -> "CLVConfig":
-        """Validated config from dbt vars (missing keys take VAR_DEFAULTS)."""
-        v = {**VAR_DEFAULTS, **{k: val for k, val in variables.items() if k in VAR_DEFAULTS}}
+        """Validated config from dbt vars (``crm_pulse.config.dbt_vars.business_vars``; a missing var
+        keeps its field's default)."""
+        v = {var: variables.get(var, getattr(cls, name)) for var, name in VAR_FIELDS.items()}
         unit = _UNITS.get(str(v["clv_time_unit"]).strip().lower())
         if unit is None:
             raise ValueError(f"dbt var clv_time_unit must be 'week' or 'day', got {v['clv_time_unit']!r}")

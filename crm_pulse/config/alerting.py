@@ -12,8 +12,8 @@ from typing import Mapping
 
 from crm_pulse.alerting.channels import (Channel, DingTalkRobot, EmailChannel, FeishuBot,
                                          GenericWebhook, SlackWebhook, WeComRobot)
+from crm_pulse.config.env import Problems, boolean, integer, text
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _URL_CHANNELS = (("CRM_PULSE_ALERT_WEBHOOK_URL", GenericWebhook), ("CRM_PULSE_ALERT_WECOM_URL", WeComRobot),
                  ("CRM_PULSE_ALERT_DINGTALK_URL", DingTalkRobot), ("CRM_PULSE_ALERT_FEISHU_URL", FeishuBot),
                  ("CRM_PULSE_ALERT_SLACK_URL", SlackWebhook))
@@ -21,28 +21,6 @@ _SECRETS = {"CRM_PULSE_ALERT_DINGTALK_URL": "CRM_PULSE_ALERT_DINGTALK_SECRET",
             "CRM_PULSE_ALERT_FEISHU_URL": "CRM_PULSE_ALERT_FEISHU_SECRET"}
 _EMAIL_ONLY = ("CRM_PULSE_SMTP_PORT", "CRM_PULSE_SMTP_USER", "CRM_PULSE_SMTP_PASSWORD",
                "CRM_PULSE_SMTP_STARTTLS", "CRM_PULSE_ALERT_EMAIL_FROM", "CRM_PULSE_ALERT_EMAIL_TO")
-
-
-def _get(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = _get(env, name)
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = _get(env, name).lower()
-    if raw not in _TRUE + _FALSE:
-        raise ValueError(f"{name} must be true or false, got {raw!r}")
-    return raw in _TRUE
 
 
 def _address(name: str, value: str) -> str:
@@ -53,36 +31,34 @@ def _address(name: str, value: str) -> str:
 
 def retries_from_env(environ: Mapping[str, str] | None = None) -> int:
     """``CRM_PULSE_ALERT_RETRIES``: extra attempts per channel after the first (default 3)."""
-    return _int(os.environ if environ is None else environ, "CRM_PULSE_ALERT_RETRIES", 3, 0, 10)
+    return integer(os.environ if environ is None else environ, "CRM_PULSE_ALERT_RETRIES", 3, 0, 10)
 
 
 def _email(env: Mapping[str, str]) -> EmailChannel | None:
-    from crm_pulse.config.settings import Problems
-
-    host = _get(env, "CRM_PULSE_SMTP_HOST")
+    host = text(env, "CRM_PULSE_SMTP_HOST")
     if not host:
-        stray = [n for n in _EMAIL_ONLY if _get(env, n)]
+        stray = [n for n in _EMAIL_ONLY if text(env, n)]
         if stray:
             raise ValueError(f"CRM_PULSE_SMTP_HOST is required when {stray[0]} is set")
         return None
     problems = Problems()
     recipients = [problems.take(_address, "CRM_PULSE_ALERT_EMAIL_TO", a.strip())
-                  for a in _get(env, "CRM_PULSE_ALERT_EMAIL_TO").split(",") if a.strip()]
+                  for a in text(env, "CRM_PULSE_ALERT_EMAIL_TO").split(",") if a.strip()]
     if not recipients:
         problems.append("CRM_PULSE_ALERT_EMAIL_TO (comma-separated recipients) is required "
                         "when CRM_PULSE_SMTP_HOST is set")
-    sender = _get(env, "CRM_PULSE_ALERT_EMAIL_FROM")
+    sender = text(env, "CRM_PULSE_ALERT_EMAIL_FROM")
     if not sender:
         problems.append("CRM_PULSE_ALERT_EMAIL_FROM is required when CRM_PULSE_SMTP_HOST is set")
     else:
         problems.take(_address, "CRM_PULSE_ALERT_EMAIL_FROM", sender)
-    user, password = _get(env, "CRM_PULSE_SMTP_USER"), env.get("CRM_PULSE_SMTP_PASSWORD") or ""
+    user, password = text(env, "CRM_PULSE_SMTP_USER"), env.get("CRM_PULSE_SMTP_PASSWORD") or ""
     if bool(user) != bool(password):
         missing = "CRM_PULSE_SMTP_PASSWORD" if user else "CRM_PULSE_SMTP_USER"
         problems.append(f"{missing} is required: set both CRM_PULSE_SMTP_USER and "
                         "CRM_PULSE_SMTP_PASSWORD, or neither")
-    port = problems.take(_int, env, "CRM_PULSE_SMTP_PORT", 25, 1, 65535)
-    starttls = problems.take(_bool, env, "CRM_PULSE_SMTP_STARTTLS")
+    port = problems.take(integer, env, "CRM_PULSE_SMTP_PORT", 25, 1, 65535)
+    starttls = problems.take(boolean, env, "CRM_PULSE_SMTP_STARTTLS")
     problems.raise_any()
     return EmailChannel(host=host, port=port, sender=sender, recipients=recipients,
                         username=user or None, password=password or None, starttls=starttls)
@@ -98,8 +74,8 @@ def _shown(url: str) -> str:
 
 
 def _url_channel(env: Mapping[str, str], var: str, cls) -> Channel | None:
-    url, secret_var = _get(env, var), _SECRETS.get(var)
-    secret = _get(env, secret_var) if secret_var else ""
+    url, secret_var = text(env, var), _SECRETS.get(var)
+    secret = text(env, secret_var) if secret_var else ""
     if not url:
         if secret:
             raise ValueError(f"{var} is required when {secret_var} is set")
@@ -116,8 +92,6 @@ def _url_channel(env: Mapping[str, str], var: str, cls) -> Channel | None:
 def channels_from_env(environ: Mapping[str, str] | None = None) -> list[Channel]:
     """The configured channels (possibly none), defaulting to ``os.environ``; raises
     ``SettingsError`` listing every problem."""
-    from crm_pulse.config.settings import Problems
-
     env = os.environ if environ is None else environ
     problems = Problems()
     channels = [problems.take(_url_channel, env, var, cls) for var, cls in _URL_CHANNELS]

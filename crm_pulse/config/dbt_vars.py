@@ -3,6 +3,8 @@
 Defaults are dbt_project.yml ``vars:``; the schema declares each var's type and range. A bad
 override is refused with one line per problem before any work, so a value never reaches SQL
 unchecked (string vars are also written as escaped literals by the ``sql_literal`` macro).
+Python code that needs a business parameter reads it from :func:`business_vars`, the values the
+dbt run sees.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from crm_pulse.config.env import SettingsError
+from data_contracts.seeds import seed_rows
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 VARIABLE = "CRM_PULSE_DBT_VARS"
@@ -35,19 +41,20 @@ def defaults() -> dict:
     return dict(project.get("vars") or {})
 
 
+def business_vars(overrides: Mapping | None = None) -> dict:
+    """Every business parameter as the dbt run sees it: the dbt_project.yml defaults, then ``overrides``
+    (``Settings.dbt_vars``: the checked ``CRM_PULSE_DBT_VARS``)."""
+    return {**defaults(), **(overrides or {})}
+
+
 @lru_cache(maxsize=1)
 def fx_rates() -> dict[str, float]:
-    """currency -> rate_to_reporting, from the fx_rates seed."""
-    import csv
-
-    with (DBT_PROJECT / "seeds" / "fx_rates.csv").open(encoding="utf-8") as fh:
-        return {row["currency"].strip(): float(row["rate_to_reporting"]) for row in csv.DictReader(fh)}
+    """currency -> rate_to_reporting, from the fx_rates seed (checks ``reporting_currency`` before dbt loads it)."""
+    return {row["currency"].strip(): float(row["rate_to_reporting"]) for row in seed_rows("fx_rates")}
 
 
 def parse_dbt_vars(raw: str) -> dict:
     """The overrides in ``raw`` (JSON object text); raises ``SettingsError`` listing every problem."""
-    from crm_pulse.config.settings import SettingsError
-
     raw = (raw or "").strip()
     if not raw:
         return {}
@@ -68,7 +75,7 @@ def parse_dbt_vars(raw: str) -> dict:
 def check_vars(overrides: dict) -> list[str]:
     """One line per override that is unknown, of the wrong type or out of range."""
     rules, problems = schema(), []
-    merged = {**defaults(), **overrides}
+    merged = business_vars(overrides)
     for name, value in overrides.items():
         rule = rules.get(name)
         if rule is None:

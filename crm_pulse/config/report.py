@@ -7,11 +7,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from crm_pulse.config.settings import PROJECT_ROOT, Settings
+from crm_pulse.config.env import Problems, choice, text
+from crm_pulse.config.settings import Settings
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PERIOD, PERIODS = "CRM_PULSE_REPORT_PERIOD", ("month", "quarter")
+PDF, PDF_MODES = "CRM_PULSE_REPORT_PDF", ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -30,46 +31,33 @@ class ReportOptions:
         lang: str | None = None,
         pdf: str | None = None,
     ) -> "ReportOptions":
+        """The options of ``environ`` (default ``os.environ``); ``period`` and ``pdf``, when given, replace
+        their variable (the CLI's --period / --pdf), ``lang`` replaces the pipeline's language."""
         env = os.environ if environ is None else environ
-        period = (period or env.get("CRM_PULSE_REPORT_PERIOD", "quarter")).strip().lower()
-        if period not in ("month", "quarter"):
-            raise ValueError(f"CRM_PULSE_REPORT_PERIOD must be 'month' or 'quarter', got {period!r}")
+        period = choice({PERIOD: period} if period else env, PERIOD, PERIODS, "quarter")
         lang = (lang or settings.lang).strip().lower()
         if lang not in ("en", "zh"):
             raise ValueError(f"report language must be 'en' or 'zh', got {lang!r}")
-        pdf = (pdf or env.get("CRM_PULSE_REPORT_PDF", "auto")).strip().lower()
-        if pdf not in ("auto", "on", "off"):
-            raise ValueError(f"CRM_PULSE_REPORT_PDF must be 'auto', 'on' or 'off', got {pdf!r}")
+        pdf = choice({PDF: pdf} if pdf else env, PDF, PDF_MODES, "auto")
         return cls(period=period, lang=lang, pdf=pdf, chromium=find_chromium(env))
 
 
 def check_report_options(environ=None) -> list[str]:
     """One line per bad report option in the environment (the CLI checks them before any work)."""
     env = os.environ if environ is None else environ
-    problems = []
-    for name, choices, default in (("CRM_PULSE_REPORT_PERIOD", ("month", "quarter"), "quarter"),
-                                   ("CRM_PULSE_REPORT_PDF", ("auto", "on", "off"), "auto")):
-        raw = env.get(name, "")
-        if (raw.strip().lower() or default) not in choices:
-            problems.append(f"{name} must be {', '.join(repr(c) for c in choices[:-1])} or {choices[-1]!r}, got {raw!r}")
-    configured = env.get("CRM_PULSE_CHROMIUM", "").strip()
+    problems = Problems()
+    problems.take(choice, env, PERIOD, PERIODS, "quarter")
+    problems.take(choice, env, PDF, PDF_MODES, "auto")
+    configured = text(env, "CRM_PULSE_CHROMIUM")
     if configured and not find_chromium(env):
         problems.append(f"CRM_PULSE_CHROMIUM must be the path or command name of a Chromium or Chrome "
                         f"executable, got {configured!r} (not found)")
-    return problems
+    return list(problems)
 
 
 def find_chromium(environ=None) -> str | None:
     env = os.environ if environ is None else environ
-    configured = env.get("CRM_PULSE_CHROMIUM", "").strip()
+    configured = text(env, "CRM_PULSE_CHROMIUM")
     if configured:
         return configured if Path(configured).exists() or shutil.which(configured) else None
     return next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
-
-
-def dbt_var(settings: Settings, name: str, default=None):
-    """A business parameter: CRM_PULSE_DBT_VARS override, else dbt_project.yml, else ``default``."""
-    if name in settings.dbt_vars:
-        return settings.dbt_vars[name]
-    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
-    return (project.get("vars") or {}).get(name, default)

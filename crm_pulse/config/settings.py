@@ -3,7 +3,8 @@
 Every option is documented in the README ("Configuration"). Business parameters (churn days, RFM
 window ...) are dbt vars in dbt_project/dbt_project.yml; ``CRM_PULSE_DBT_VARS`` overrides them
 (checked against dbt_project/vars_schema.yml, :mod:`crm_pulse.config.dbt_vars`). ``check_environment``
-runs every reader's validation at once; the CLI calls it before any work.
+runs every reader's validation at once; the CLI calls it before any work. The variables are parsed by
+:mod:`crm_pulse.config.env`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crm_pulse.config.dbt_vars import parse_dbt_vars
+from crm_pulse.config.env import Problems, SettingsError, choice, date, path, text, whole
 from data_contracts import privacy
 from data_contracts.landing import latest_export_date
 from data_contracts.readers import xlsx_limits
@@ -24,33 +26,6 @@ ENGINES = ("duckdb", "spark")
 LANGS = ("en", "zh")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 _BYTES = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-class SettingsError(ValueError):
-    """Configuration problems; ``problems`` has one line each, naming the variable, the value and
-    what is accepted. ``str()`` joins them with newlines."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-class Problems(list):
-    """Collects configuration problems instead of stopping at the first."""
-
-    def take(self, parse, *args, default=None):
-        """``parse(*args)``, or ``default`` after recording its ``ValueError`` line(s)."""
-        try:
-            return parse(*args)
-        except SettingsError as exc:
-            self.extend(exc.problems)
-        except ValueError as exc:
-            self.extend(str(exc).splitlines() or [type(exc).__name__])
-        return default
-
-    def raise_any(self) -> None:
-        if self:
-            raise SettingsError(self)
 
 
 @dataclass(frozen=True)
@@ -73,24 +48,24 @@ class Settings:
         """Read the environment; raises ``SettingsError`` listing every bad value (one line each)."""
         env = os.environ if environ is None else environ
         problems = Problems()
-        as_of_date = problems.take(_date, env, "CRM_PULSE_AS_OF")
-        lang = problems.take(_choice, env, "CRM_PULSE_LANG", LANGS, "en")
+        as_of_date = problems.take(date, env, "CRM_PULSE_AS_OF")
+        lang = problems.take(choice, env, "CRM_PULSE_LANG", LANGS, "en")
         dbt_vars = problems.take(parse_dbt_vars, env.get("CRM_PULSE_DBT_VARS", ""), default={})
-        engine = problems.take(_choice, env, "CRM_PULSE_ENGINE", ENGINES, "duckdb")
-        dbt_threads = problems.take(_whole, env, "CRM_PULSE_DBT_THREADS", 2, 1, 64)
-        batch_rows = problems.take(_whole, env, "CRM_PULSE_INGEST_BATCH_ROWS", 200_000, 1, 100_000_000)
+        engine = problems.take(choice, env, "CRM_PULSE_ENGINE", ENGINES, "duckdb")
+        dbt_threads = problems.take(whole, env, "CRM_PULSE_DBT_THREADS", 2, 1, 64)
+        batch_rows = problems.take(whole, env, "CRM_PULSE_INGEST_BATCH_ROWS", 200_000, 1, 100_000_000)
         problems.take(privacy.check_key_settings, env)  # CRM_PULSE_HASH_KEY / CRM_PULSE_HASH_KEY_FILE
         problems.raise_any()
         return cls(
-            landing_dir=_path(env.get("CRM_PULSE_LANDING_DIR", "data/landing")),
-            warehouse_dir=_path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse")),
+            landing_dir=path(env.get("CRM_PULSE_LANDING_DIR", "data/landing")),
+            warehouse_dir=path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse")),
             as_of=as_of_date,
             lang=lang,
             dbt_threads=dbt_threads,
             ingest_batch_rows=batch_rows,
             dbt_vars=dbt_vars,
             engine=engine,
-            spark_marts_dir=_path(env["CRM_PULSE_SPARK_MARTS_DIR"]) if env.get("CRM_PULSE_SPARK_MARTS_DIR") else None,
+            spark_marts_dir=path(env["CRM_PULSE_SPARK_MARTS_DIR"]) if env.get("CRM_PULSE_SPARK_MARTS_DIR") else None,
             hash_key_file=privacy.key_file(env),
         )
 
@@ -132,7 +107,8 @@ class Settings:
         return self.as_of or latest_export_date(self.landing_dir) or dt.date.today()
 
     def dbt_environment(self) -> dict[str, str]:
-        """Environment the dbt profile and sources read (see dbt_project/profiles.yml)."""
+        """Environment the dbt profile and sources read (see dbt_project/profiles.yml); set for each
+        dbt invocation only (orchestration/dbt_invoke.py)."""
         return {
             "CRM_PULSE_RAW_DIR": str(self.raw_dir),
             "CRM_PULSE_WORK_DB": str(self.work_db),
@@ -153,42 +129,10 @@ class Settings:
         return {"CRM_PULSE_LOAD_ID": load_id, "CRM_PULSE_REFRESHED_AT": refreshed_at.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def _path(value: str) -> Path:
-    return Path(value).expanduser().resolve()
-
-
-def _get(env, name: str) -> str:
-    return (env.get(name) or "").strip()
-
-
-def _date(env, name: str) -> dt.date | None:
-    raw = _get(env, name)
-    try:
-        return dt.date.fromisoformat(raw) if raw else None
-    except ValueError:
-        raise ValueError(f"{name} must be an existing date like 2025-12-31, got {raw!r}") from None
-
-
-def _choice(env, name: str, choices: tuple[str, ...], default: str) -> str:
-    value = _get(env, name).lower() or default
-    if value not in choices:
-        raise ValueError(f"{name} must be {' or '.join(repr(c) for c in choices)}, got {env.get(name)!r}")
-    return value
-
-
-def _whole(env, name: str, default: int, low: int, high: int) -> int:
-    raw = _get(env, name)
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
-    return int(raw)
-
-
 def max_processes(environ=None) -> int | None:
     """``CRM_PULSE_MAX_PROCESSES``: a whole number >= 1, or None for ``auto`` (the default)."""
     env = os.environ if environ is None else environ
-    raw = _get(env, "CRM_PULSE_MAX_PROCESSES").lower()
+    raw = text(env, "CRM_PULSE_MAX_PROCESSES").lower()
     if raw in ("", "auto"):
         return None
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
@@ -199,7 +143,7 @@ def max_processes(environ=None) -> int | None:
 def duckdb_memory_limit(environ=None, default: str = "2GB") -> str:
     """``CRM_PULSE_DUCKDB_MEMORY_LIMIT``: a size of at least 100MB such as 2GB or 512MiB."""
     env = os.environ if environ is None else environ
-    raw = _get(env, "CRM_PULSE_DUCKDB_MEMORY_LIMIT")
+    raw = text(env, "CRM_PULSE_DUCKDB_MEMORY_LIMIT")
     if not raw:
         return default
     match = _MEMORY.match(raw)
@@ -229,17 +173,18 @@ def check_environment(environ=None, command: str = "run") -> list[str]:
     problems.take(retries_from_env, env)
     problems.extend(check_report_options(env))
     problems.take(_dbt_target, env)
-    problems.take(_whole, env, "CRM_PULSE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 100_000)
+    problems.take(whole, env, "CRM_PULSE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 100_000)
     problems.take(_spark_driver_memory, env)
-    problems.take(_choice, env, "CRM_PULSE_SPARK_LOG_LEVEL", SPARK_LOG_LEVELS, "error")
+    problems.take(choice, env, "CRM_PULSE_SPARK_LOG_LEVEL", SPARK_LOG_LEVELS, "error",
+                  " or ".join(repr(level) for level in SPARK_LOG_LEVELS))
     problems.take(xlsx_limits, env)  # CRM_PULSE_XLSX_MAX_CELLS, CRM_PULSE_XLSX_MAX_SHEET_BYTES
-    landing = _path(env.get("CRM_PULSE_LANDING_DIR", "data/landing"))
+    landing = path(env.get("CRM_PULSE_LANDING_DIR", "data/landing"))
     if command == "run" and not landing.is_dir():
         what = "is not a folder" if landing.exists() else "does not exist"
         problems.append(f"CRM_PULSE_LANDING_DIR must be an existing folder with the exports "
                         f"(<source>/<YYYY-MM-DD>/<entity>.<ext>), got {env.get('CRM_PULSE_LANDING_DIR')!r}: "
                         f"{landing} {what}")
-    warehouse = _path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse"))
+    warehouse = path(env.get("CRM_PULSE_WAREHOUSE_DIR", "data/warehouse"))
     if warehouse.exists() and not warehouse.is_dir():
         problems.append(f"CRM_PULSE_WAREHOUSE_DIR must be a folder (created when missing), "
                         f"got {env.get('CRM_PULSE_WAREHOUSE_DIR')!r}: {warehouse} is a file")
@@ -256,7 +201,7 @@ _JVM_MEMORY = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
 
 def _spark_driver_memory(env) -> str:
     """``CRM_PULSE_SPARK_DRIVER_MEMORY``: a JVM memory size such as 2g or 512m."""
-    raw = _get(env, "CRM_PULSE_SPARK_DRIVER_MEMORY") or "2g"
+    raw = text(env, "CRM_PULSE_SPARK_DRIVER_MEMORY") or "2g"
     if not _JVM_MEMORY.match(raw):
         raise ValueError(f"CRM_PULSE_SPARK_DRIVER_MEMORY must be a JVM memory size like 2g or 512m, got {raw!r}")
     return raw
@@ -264,14 +209,14 @@ def _spark_driver_memory(env) -> str:
 
 def _key_file(env) -> Path | None:
     """The contact-hash key file (README "Privacy"), None when the key comes from CRM_PULSE_HASH_KEY."""
-    return None if env.get(privacy.KEY_ENV) else _path(str(privacy.key_file(env)))
+    return None if env.get(privacy.KEY_ENV) else path(str(privacy.key_file(env)))
 
 
 def _dbt_target(env) -> str | None:
     """``CRM_PULSE_DBT_TARGET``: an output of dbt_project/profiles.yml (unset = the engine's name)."""
     import yaml
 
-    target = _get(env, "CRM_PULSE_DBT_TARGET")
+    target = text(env, "CRM_PULSE_DBT_TARGET")
     profiles = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text(encoding="utf-8"))
     outputs = sorted(profiles["crm_pulse"]["outputs"])
     if target and target not in outputs:
@@ -285,8 +230,3 @@ def check_settings(command: str = "run", environ=None) -> None:
     problems = check_environment(environ, command)
     if problems:
         raise SettingsError(problems)
-
-
-def apply_environment(settings: Settings) -> None:
-    """Export the dbt environment into this process (dbt subprocesses inherit it)."""
-    os.environ.update(settings.dbt_environment())

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crm_pulse.config.report import ReportOptions, dbt_var
+from crm_pulse.config.dbt_vars import business_vars
+from crm_pulse.config.report import ReportOptions
 from crm_pulse.config.settings import Settings
 from crm_pulse.report import data as report_data
 from crm_pulse.report.pdf import PdfError, print_pdf
@@ -44,12 +45,9 @@ def generate_report(settings: Settings, options: ReportOptions | None = None) ->
         raise FileNotFoundError(f"no published serving database at {settings.serving_db}: run `crm-pulse run` first")
     as_of = settings.resolved_as_of()
     period = analysis_period(as_of, options.period)
-    unknown = dbt_var(settings, "unknown_label", "待补充")
-    sla = (
-        float(dbt_var(settings, "sla_first_response_hours", 2)),
-        float(dbt_var(settings, "sla_resolution_hours", 24)),
-    )
-    d = report_data.load(settings.serving_db, as_of, period, unknown_label=unknown)
+    params = business_vars(settings.dbt_vars)
+    sla = (float(params["sla_first_response_hours"]), float(params["sla_resolution_hours"]))
+    d = report_data.load(settings.serving_db, as_of, period, unknown_label=params["unknown_label"])
     html_text = render_html(d, options.lang, sla, settings.serving_db.name)
 
     out_dir = settings.reports_dir

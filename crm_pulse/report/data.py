@@ -362,7 +362,9 @@ def _at_risk(m: Marts) -> dict:
     }
 
 
-def load(serving_db: Path, as_of: dt.date, period: Period, unknown_label: str = "待补充") -> ReportData:
+def load(serving_db: Path, as_of: dt.date, period: Period, unknown_label: str) -> ReportData:
+    """The report's numbers from the published marts; ``unknown_label`` is the dbt var that marks
+    missing attributes (``business_vars()``)."""
     from crm_pulse.warehouse.connection import connect
 
     con = connect(serving_db, read_only=True)

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import polars as pl
-import yaml
 from dagster import (
                      AssetCheckResult,
                      AssetCheckSeverity,
@@ -26,9 +25,9 @@ from dagster import (
                      )
 
 from crm_pulse.clv.outputs import CLVConfig, CLVOutputs, fit_and_predict
+from crm_pulse.config.dbt_vars import business_vars
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.connection import connect
-from orchestration.project import dbt_project
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
 PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])
@@ -41,12 +40,6 @@ ORDERS_SQL = ("SELECT customer_id, order_date, revenue FROM marts.fct_orders "
 def analytics_dir(raw_dir: Path) -> Path:
     """Folder of the model outputs (the dbt source `analytics` reads <raw>/_analytics/<table>.parquet)."""
     return raw_dir / "_analytics"
-
-
-def dbt_vars(overrides: dict) -> dict:
-    """dbt vars as the dbt run sees them: dbt_project.yml defaults, then CRM_PULSE_DBT_VARS."""
-    defaults = yaml.safe_load((Path(dbt_project.project_dir) / "dbt_project.yml").read_text(encoding="utf-8"))
-    return {**(defaults.get("vars") or {}), **overrides}
 
 
 def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:
@@ -85,7 +78,7 @@ KEYS = {PREDICTIONS_KEY, PARAMS_KEY}
 def materialize_clv(context: AssetExecutionContext, cfg: Settings):
     """Fit BG/NBD and Gamma-Gamma on marts.fct_orders and write the predictions and parameters
     (run inside the dbt step, between the models before and after it: orchestration/assets/transform.py)."""
-    config = CLVConfig.from_vars(dbt_vars(cfg.dbt_vars))
+    config = CLVConfig.from_vars(business_vars(cfg.dbt_vars))
     as_of = cfg.resolved_as_of()
     orders = read_completed_orders(cfg.work_db, as_of)
     out: CLVOutputs = fit_and_predict(orders, as_of, config, dt.datetime.now(dt.timezone.utc))

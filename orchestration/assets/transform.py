@@ -11,7 +11,6 @@ tests/test_dbt_unit_tests.py).
 
 
 import datetime as dt
-import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -23,7 +22,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 from dagster_dbt.asset_utils import build_dbt_specs, get_asset_check_key_for_test
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
-from crm_pulse.config.settings import apply_environment
 from crm_pulse.warehouse.spark import mirror_spark_marts
 from orchestration import dbt_invoke
 from orchestration.assets import clv
@@ -117,9 +115,9 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
     """``dbt build`` of the selected models, seeds and tests into the working database, with the
     CLV fit between the models it reads and the models that read it."""
     cfg = settings.get()
-    apply_environment(cfg)  # dbt reads locations from the environment (profiles.yml, _sources.yml)
     run_vars = cfg.dbt_run_vars()
-    os.environ.update(cfg.dbt_run_environment(load_id_of(context), run_started_at(context)))
+    # dbt reads locations (profiles.yml, _sources.yml) and run values (macro run_value) from the environment
+    dbt_env = {**cfg.dbt_environment(), **cfg.dbt_run_environment(load_id_of(context), run_started_at(context))}
     cfg.work_db.parent.mkdir(parents=True, exist_ok=True)
     target_dir = Path(dbt_project.project_dir) / "target"
     prune_old_targets(target_dir)
@@ -127,7 +125,7 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
     manifest = None
     if before or after:
         context.log.info(f"dbt vars: {run_vars}; {len(before)} + {len(after)} dbt nodes around the CLV fit")
-        parsed = dbt_invoke.parse(Path(dbt_project.project_dir))
+        parsed = dbt_invoke.parse(Path(dbt_project.project_dir), dbt_env)
         if not parsed.success:
             raise Failure(description=f"dbt could not parse the project: {parsed.error}", allow_retries=False)
         manifest = parsed.result
@@ -141,7 +139,7 @@ def dbt_models(context: AssetExecutionContext, settings: PipelineSettings):
         started = time.monotonic()
         # each node's line goes to dbt_project/logs/dbt.log, not the run's event log (a stored event each)
         result = dbt_invoke.build(Path(dbt_project.project_dir), manifest, selection, run_vars, target,
-                                  full_refresh=full_refresh)
+                                  full_refresh=full_refresh, env=dbt_env)
         for event in result.events:
             if event["data"]["node_info"]["unique_id"] not in MANIFEST["nodes"]:  # edited since the definitions loaded
                 context.log.warning(f"dbt node {event['data']['node_info']['unique_id']} is not in the loaded "
