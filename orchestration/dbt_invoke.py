@@ -20,13 +20,13 @@ or running the pipeline never changes the process environment.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crm_pulse.config.env import temporary
+from data_contracts.files import replacing
 
 #: dbt events that carry a node's result (the ones dagster-dbt turns into Dagster events).
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -92,9 +92,8 @@ def parse(project_dir: Path, env: Mapping[str, str] | None = None) -> Invocation
 
 def write_manifest(manifest, path: Path) -> None:
     """Write ``manifest`` (from :func:`parse`) as manifest.json, atomically (readers see old or new)."""
-    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
-    manifest.writable_manifest().write(str(tmp))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        manifest.writable_manifest().write(str(tmp))
 
 
 def build(project_dir: Path, manifest, selection: list[str], run_vars: dict, target_path: Path,

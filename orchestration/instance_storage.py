@@ -26,6 +26,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 from crm_pulse.warehouse.lock import instance_init_lock
+from data_contracts.files import replacing
 
 #: First line of the dagster.yaml crm-pulse writes: such a file is crm-pulse's to keep up to date.
 MARKER = "# written by crm-pulse (orchestration/instance_storage.py); a dagster.yaml without this line is left alone"
@@ -53,9 +54,8 @@ def ensure_dagster_home(home: Path) -> Path:
     config, wanted = home / "dagster.yaml", dagster_yaml(home)
     current = config.read_text(encoding="utf-8") if config.exists() else None
     if current is None or current == _OLD_DAGSTER_YAML or (current.startswith(MARKER) and current != wanted):
-        tmp = config.with_name(f".dagster.yaml.{os.getpid()}.tmp")
-        tmp.write_text(wanted, encoding="utf-8")
-        os.replace(tmp, config)
+        with replacing(config) as tmp:
+            tmp.write_text(wanted, encoding="utf-8")
     return home
 
 

@@ -12,13 +12,14 @@ import contextlib
 import datetime as dt
 import functools
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from data_contracts.files import replacing
 
 
 @dataclass(frozen=True)
@@ -193,13 +194,8 @@ def _landing_file(path: Path):
     """Binary handle on a hidden temporary next to ``path``, renamed into place when complete, so a
     watcher of the landing folder never sees a half-written export."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            yield fh
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, tmp.open("wb") as fh:
+        yield fh
 
 
 def write_csv(path: Path, frame: pl.DataFrame, style: Style, chunk_rows: int = 400_000) -> int:

@@ -8,7 +8,6 @@ Chromium is installed). Used by the Dagster asset ``report/customer_report`` and
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from crm_pulse.report import data as report_data
 from crm_pulse.report.pdf import PdfError, print_pdf
 from crm_pulse.report.periods import Period, analysis_period
 from crm_pulse.report.render import render_html
+from data_contracts.files import replacing
 
 __all__ = ["ReportResult", "ReportOptions", "generate_report", "report_stem"]
 
@@ -54,9 +54,8 @@ def generate_report(settings: Settings, options: ReportOptions | None = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = report_stem(period, options.lang)
     html = out_dir / f"{stem}.html"
-    tmp = out_dir / f".{stem}.html.tmp"
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, html)
+    with replacing(html) as tmp:
+        tmp.write_text(html_text, encoding="utf-8")
     result = ReportResult(
         html=html,
         pdf=None,

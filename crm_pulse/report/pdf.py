@@ -6,6 +6,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from data_contracts.files import replacing
+
 
 class PdfError(RuntimeError):
     pass
@@ -13,8 +15,7 @@ class PdfError(RuntimeError):
 
 def print_pdf(html: Path, pdf: Path, chromium: str, timeout: float = 120) -> Path:
     """``chromium --headless --print-to-pdf``; written beside the target and renamed (atomic)."""
-    tmp = pdf.with_name(f".{pdf.name}.tmp")
-    with tempfile.TemporaryDirectory(prefix="crm-pulse-chromium-") as profile:
+    with replacing(pdf) as tmp, tempfile.TemporaryDirectory(prefix="crm-pulse-chromium-") as profile:
         cmd = [
             chromium,
             "--headless",
@@ -34,13 +35,10 @@ def print_pdf(html: Path, pdf: Path, chromium: str, timeout: float = 120) -> Pat
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            tmp.unlink(missing_ok=True)
             raise PdfError(f"{chromium} did not finish printing {html} within {timeout:.0f} s") from None
         except OSError as exc:
             raise PdfError(f"cannot start {chromium}: {exc}") from None
-    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
-        tmp.unlink(missing_ok=True)
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise PdfError(f"{chromium} failed to print {html} (exit {proc.returncode}): {detail[0]}")
-    tmp.replace(pdf)
+        if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise PdfError(f"{chromium} failed to print {html} (exit {proc.returncode}): {detail[0]}")
     return pdf

@@ -25,13 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from importlib import metadata
 from pathlib import Path
 
 from crm_pulse.config.settings import PROJECT_ROOT, Settings
 from data_contracts import landing, privacy
 from data_contracts.contract import contracts
+from data_contracts.files import replacing
 
 PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dagster", "polars")
 _DBT = PROJECT_ROOT / "dbt_project"
@@ -59,10 +59,9 @@ def read_json(path: Path) -> dict | None:
 
 
 def write_json(path: Path, record: dict) -> None:
-    """Write atomically: a temporary file beside ``path``, then ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write atomically (:func:`data_contracts.files.replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def file_stamp(path: Path) -> dict | None:

@@ -9,7 +9,6 @@ the models before and after it, in one process.
 
 import datetime as dt
 import math
-import os
 from pathlib import Path
 
 import polars as pl
@@ -28,6 +27,7 @@ from crm_pulse.clv.outputs import CLVConfig, CLVOutputs, fit_and_predict
 from crm_pulse.config.dbt_vars import business_vars
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.connection import connect
+from data_contracts.files import replacing
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
 PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])
@@ -54,9 +54,8 @@ def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:
 def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     """Replace ``path`` atomically (a failed write leaves the previous file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        frame.write_parquet(tmp)
 
 
 SPECS = [
