@@ -22,6 +22,7 @@ from crm_pulse.config.alerting import channels_from_env, retries_from_env
 from crm_pulse.config.operations import ALERTED_TAG, OpsSettings
 from crm_pulse.config.settings import PROJECT_ROOT, Settings
 from crm_pulse.warehouse.sql import sql_literal
+from data_contracts.layout import RawLayout
 
 FRESHNESS_CHECK = "export_freshness"  # orchestration/assets/freshness.py
 COUNT_KEYS = ("failing_count", "dagster_dbt/failed_row_count", "failed_row_count", "unexpected_count")
@@ -170,7 +171,7 @@ def _sql_value(value) -> str:
 
 def quarantine_reasons(settings: Settings, entity: str, limit: int = MAX_SAMPLES) -> list[str]:
     """Most frequent quarantine rules of one entity, with an example each."""
-    folder = settings.raw_dir / "_quarantine" / entity
+    folder = RawLayout(settings.raw_dir).quarantine_dir(entity)
     if not any(folder.glob("*.parquet")):
         return []
     import polars as pl

@@ -34,8 +34,8 @@ from dagster import (
 from crm_pulse.config.operations import TRIGGER_TAG, OpsSettings
 from crm_pulse.config.settings import Settings
 from data_contracts.contract import contracts
-from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
+from data_contracts.layout import RawLayout
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.recovery import recover
 from orchestration.run_alerts import (alerted_in_process, check_alert, describe_results,

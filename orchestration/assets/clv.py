@@ -28,6 +28,7 @@ from dagster import (
 from crm_pulse.clv.outputs import CLVConfig, CLVOutputs, fit_and_predict
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.connection import connect
+from data_contracts.layout import RawLayout
 from orchestration.project import dbt_project
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
@@ -40,7 +41,7 @@ ORDERS_SQL = ("SELECT customer_id, order_date, revenue FROM marts.fct_orders "
 
 def analytics_dir(raw_dir: Path) -> Path:
     """Folder of the model outputs (the dbt source `analytics` reads <raw>/_analytics/<table>.parquet)."""
-    return raw_dir / "_analytics"
+    return RawLayout(raw_dir).analytics_dir
 
 
 def dbt_vars(overrides: dict) -> dict:
