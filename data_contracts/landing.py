@@ -264,9 +264,10 @@ def analysis_date(landing_dir: Path, found: Scan | None = None) -> tuple[dt.date
     return newest.export_date, f"newest export date in the landing folder: {newest.relative}"
 
 
-def latest_export_date(landing_dir: Path) -> dt.date | None:
-    """The default analysis date: see :func:`analysis_date`."""
-    return analysis_date(landing_dir)[0]
+def latest_export_date(landing_dir: Path, source: str | None = None) -> dt.date | None:
+    """The newest export date of a file that loads: of ``source`` (export freshness), else of any
+    source (the default analysis date, see :func:`analysis_date`)."""
+    return max((f.export_date for f in scan(landing_dir).exports if source is None or f.source == source), default=None)
 
 
 def describe_ignored(found: Scan, limit: int = 20) -> list[str]:
