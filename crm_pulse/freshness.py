@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crm_pulse.config.operations import SOURCES, OpsSettings, SourceFreshness
 from crm_pulse.config.settings import Settings
-from data_contracts.landing import scan
+from data_contracts.landing import latest_export_date
 
 
 
@@ -96,11 +96,6 @@ class FreshnessResult:
         }
 
 
-def newest_export_date(landing_dir: Path, source: str) -> dt.date | None:
-    """Newest export date of ``source`` among the files that load (data_contracts/landing.py scan)."""
-    return max((f.export_date for f in scan(landing_dir).exports if f.source == source), default=None)
-
-
 def resolve_clock(ops: OpsSettings, settings: Settings, scheduled: str | None = None,
                   now: dt.datetime | None = None) -> Clock:
     """The clock the checks measure against; ``scheduled``: a scheduled run's time (ISO, its run tag)."""
@@ -117,7 +112,7 @@ def evaluate(source: str, landing_dir: Path, ops: OpsSettings, clock: Clock) -> 
     policy = ops.freshness[source]
     shifted = clock.at - dt.timedelta(hours=policy.grace_hours,
                                       minutes=policy.expected_at.hour * 60 + policy.expected_at.minute)
-    return FreshnessResult(source, newest_export_date(landing_dir, source), shifted.date(), clock, policy)
+    return FreshnessResult(source, latest_export_date(landing_dir, source), shifted.date(), clock, policy)
 
 
 def evaluate_all(settings: Settings, ops: OpsSettings, scheduled: str | None = None,

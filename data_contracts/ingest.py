@@ -1,8 +1,8 @@
 """Land export files of one entity in the raw layer, enforcing its contract.
 
 For every export file: read it in bounded batches, map headers onto canonical names, parse values
-(dates, money, enums ...), validate with the entity's Pandera schema (the rows of small files are
-validated together, each rule still per file), write good rows to
+(dates, money, enums ...), validate with the entity's rules and Pandera schema (data_contracts/validation.py;
+the rows of small files are validated together, each rule still per file), write good rows to
 ``raw/<source>/<entity>/<export date>__<file>.parquet`` with lineage columns, and failing rows to
 the quarantine with the rule they broke. Rows read = rows loaded + rows quarantined, per file.
 
@@ -32,28 +32,19 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pandera.polars as pa
 import polars as pl
 import pyarrow.parquet as pq
 
-from data_contracts.contract import Column, Contract, contracts
+from data_contracts.contract import Contract, contracts
 from data_contracts.landing import LandingFile
-from data_contracts.parsing import CONTROL_CHARACTERS, CONTROL_PATTERN
+from data_contracts.layout import LOAD_LOG_SCHEMA, RawLayout
 from data_contracts import privacy
-from data_contracts.privacy import mask_value, scrub
-from data_contracts.readers import FileProblem, iter_batches, unreadable
+from data_contracts.readers import iter_batches, unreadable
+from data_contracts.validation import FAILURE_SCHEMA, check_columns, displayable, validate_batch
 
 QUARANTINE_SCHEMA = pl.Schema({
     "_load_id": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(), "row_number": pl.Int64(),
     "column": pl.Utf8(), "rule": pl.Utf8(), "original_value": pl.Utf8(), "quarantined_at": pl.Datetime("us"),
-})
-LOAD_LOG_SCHEMA = pl.Schema({
-    "load_id": pl.Utf8(), "source": pl.Utf8(), "entity": pl.Utf8(), "source_file": pl.Utf8(),
-    "export_date": pl.Date(), "sha256": pl.Utf8(), "size_bytes": pl.Int64(), "mtime_ns": pl.Int64(),
-    "rows_read": pl.Int64(),
-    "rows_loaded": pl.Int64(), "rows_quarantined": pl.Int64(), "unknown_columns": pl.Utf8(),
-    "notes": pl.Utf8(), "supersedes_load_id": pl.Utf8(), "loaded_at": pl.Datetime("us"),
-    "raw_version": pl.Utf8(),
 })
 
 
@@ -104,39 +95,6 @@ class IngestResult:
         }
 
 
-class RawLayout:
-    """Paths of the raw layer under ``<warehouse>/raw``."""
-
-    def __init__(self, raw_dir: Path):
-        self.root = Path(raw_dir)
-
-    def entity_dir(self, contract: Contract) -> Path:
-        return self.root / contract.source / contract.entity
-
-    def data_file(self, contract: Contract, f: LandingFile) -> Path:
-        return self.entity_dir(contract) / f"{f.export_date.isoformat()}__{f.path.name}.parquet"
-
-    def quarantine_file(self, contract: Contract, f: LandingFile) -> Path:
-        return self.root / "_quarantine" / contract.entity / f"{f.export_date.isoformat()}__{f.path.name}.parquet"
-
-    def schema_file(self, contract: Contract) -> Path:
-        """Empty, typed file so every entity's glob matches even before its first export."""
-        return self.entity_dir(contract) / "_schema.parquet"
-
-    def load_log(self, entity: str) -> Path:
-        return self.root / "_loads" / f"{entity}.parquet"
-
-    def read_load_log(self, entity: str) -> pl.DataFrame:
-        """The entity's load log in LOAD_LOG_SCHEMA; columns an older log lacks (mtime_ns) are null."""
-        path = self.load_log(entity)
-        if not path.exists():
-            return LOAD_LOG_SCHEMA.to_frame()
-        log = pl.read_parquet(path)
-        missing = [pl.lit(None, dtype).alias(name) for name, dtype in LOAD_LOG_SCHEMA.items()
-                   if name not in log.columns]
-        return log.with_columns(missing).select(LOAD_LOG_SCHEMA.names()).cast(dict(LOAD_LOG_SCHEMA))
-
-
 def ingest_entity(
     entity: str,
     files: list[LandingFile],
@@ -156,13 +114,13 @@ def ingest_entity(
     layout = RawLayout(raw_dir)
     if full_refresh:
         shutil.rmtree(layout.entity_dir(contract), ignore_errors=True)
-        shutil.rmtree(layout.root / "_quarantine" / entity, ignore_errors=True)
+        shutil.rmtree(layout.quarantine_dir(entity), ignore_errors=True)
         layout.load_log(entity).unlink(missing_ok=True)
     log = layout.read_load_log(entity)
     by_age = log.with_row_index("_row").sort("loaded_at", maintain_order=True)
     latest = {r["source_file"]: r for r in by_age.iter_rows(named=True)}  # _row: its row in log
 
-    staging = layout.root / "_tmp" / f"{entity}-{load_id}"
+    staging = layout.staging_dir(entity, load_id)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     loads: list[FileLoad] = []
@@ -289,7 +247,7 @@ class _Loader:
             if not batch.header and batch.frame.height == 0:
                 continue  # an empty JSON list of records: nothing to check, 0 rows read
             mapping, unknown = contract.map_headers(batch.header)
-            _check_columns(contract, f, batch.header, mapping)
+            check_columns(contract, f, batch.header, mapping)
             for header in unknown:
                 if header not in load.unknown_columns:
                     load.unknown_columns.append(header)
@@ -313,10 +271,10 @@ class _Loader:
             return
         contract = self.contract
         raw = pl.concat(self.pending) if self.pending else None
-        good, failures = (_validate_batch(contract, raw, self.seen_keys) if raw is not None and raw.height
-                          else (None, _FAILURE_SCHEMA.to_frame()))
+        good, failures = (validate_batch(contract, raw, self.seen_keys) if raw is not None and raw.height
+                          else (None, FAILURE_SCHEMA.to_frame()))
         if self.rejected:
-            failures = pl.concat([failures, *(r.select(_FAILURE_SCHEMA.names()) for r in self.rejected)],
+            failures = pl.concat([failures, *(r.select(FAILURE_SCHEMA.names()) for r in self.rejected)],
                                  how="vertical_relaxed")
         self.pending, self.rejected, self.pending_rows = [], [], 0
         if good is not None and good.height:
@@ -330,7 +288,7 @@ class _Loader:
                 load.rows_loaded += part.height
                 self._write("data", index, _with_lineage(part, contract, f, load).to_arrow())
         if failures.height:
-            failures = _displayable(contract, failures)
+            failures = displayable(contract, failures)
             for (index,), part in failures.partition_by("_file", as_dict=True, maintain_order=True).items():
                 f, load = self.files[index]
                 load.rows_quarantined += part["row_number"].n_unique()
@@ -343,7 +301,7 @@ class _Loader:
         writer = self.writers.get((kind, index))
         if writer is None:
             f = self.files[index][0]
-            name = f"{f.export_date.isoformat()}__{f.path.name}.parquet"
+            name = RawLayout.file_name(f.export_date, f.path.name)
             writer = self.writers[(kind, index)] = pq.ParquetWriter(self.staging / kind / name, table.schema)
         writer.write_table(table)
 
@@ -351,148 +309,6 @@ class _Loader:
         for writer in self.writers.values():
             writer.close()
         self.writers = {}
-
-
-def _check_columns(contract: Contract, f: LandingFile, header: list[str], mapping: dict[str, str]) -> None:
-    """Missing required columns fail the file; say which entity the file looks like instead."""
-    missing = [c for c in contract.required if c not in mapping.values()]
-    if not missing:
-        return
-    hint = ""
-    for other in contracts().values():
-        if other.entity != contract.entity and set(other.required) <= set(other.map_headers(header)[0].values()):
-            hint = f" (its columns match a {other.entity} export: is it in the wrong place?)"
-            break
-    raise FileProblem(f.relative, "missing_column",
-                      f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity}{hint}")
-
-
-_FAILURE_SCHEMA = pl.Schema({"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8,
-                             "_file": pl.Int64})
-
-
-def _validate_batch(contract: Contract, raw: pl.DataFrame, seen_keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split rows (the contract's columns as read, ``_row_number``, ``_file``, ``_export_date``) into
-    typed good rows and failure records (row, column, rule, original value, ``_file``)."""
-    raw = raw.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
-    blanked = raw.select([Column.blank(pl.col(c.name)).alias(c.name) for c in contract.columns])  # values.yml
-    parsed = blanked.select([c.parse(pl.col(c.name), blanked=True).cast(c.dtype).alias(c.name)
-                             for c in contract.columns]).with_columns(raw["_pos"], raw["_file"])
-    export_day = raw["_export_date"].dt.offset_by("1d")  # a value on or after the next day is too late
-    export_end = export_day.cast(pl.Datetime("us"))
-
-    failures: list[pl.DataFrame] = []
-
-    def add(column: str, rule: str, mask: pl.Series) -> None:
-        if mask.any():
-            failures.append(pl.DataFrame({
-                "_pos": raw["_pos"].filter(mask), "column": column, "rule": rule,
-                "original_value": raw[column].filter(mask),
-            }, schema_overrides={"column": pl.Utf8, "rule": pl.Utf8}))
-
-    cleaned_present = blanked.select(pl.all().is_not_null())
-    strict = contract.strict_columns
-    for col in contract.columns:
-        present = cleaned_present[col.name]
-        if col.name in strict:  # in free text control characters are stripped (parsing.clean_text)
-            add(col.name, "control_characters", raw[col.name].str.contains(CONTROL_PATTERN).fill_null(False))
-        if col.type != "str":
-            add(col.name, "allowed_values" if col.type == "enum" else f"parse_{col.type}",
-                present & parsed[col.name].is_null())
-        if col.required:
-            add(col.name, "required", ~present)
-        if col.not_after_export:
-            after = parsed[col.name] >= (export_day if col.type == "date" else export_end)
-            add(col.name, "not_after_export_date", after.fill_null(False))
-        if col.references is not None:
-            known = parsed.select(col.references.normalise(pl.col(col.name)).is_in(col.references.values)).to_series()
-            add(col.name, f"unknown_{col.name}", parsed[col.name].is_not_null() & ~known)
-
-    bad = pl.concat([fr["_pos"] for fr in failures]) if failures else pl.Series("_pos", [], pl.Int64)
-    candidates = parsed.filter(~pl.col("_pos").is_in(bad.implode()))
-    schema_failures = _pandera_failures(contract, candidates.drop("_pos", "_file"), candidates["_pos"], raw)
-    if schema_failures.height:
-        failures.append(schema_failures)
-        candidates = candidates.filter(~pl.col("_pos").is_in(schema_failures["_pos"].implode()))
-
-    # a key seen before in the same file (earlier in this batch or in an earlier batch) is a duplicate
-    keys = candidates.select(pl.col("_file"), *(pl.col(k).cast(pl.Utf8) for k in contract.key))
-    duplicate = ~keys.select(pl.struct(keys.columns).is_first_distinct()).to_series()
-    if seen_keys.height:
-        seen = seen_keys.unique().with_columns(pl.lit(True).alias("_seen"))
-        duplicate = duplicate | keys.join(seen, on=keys.columns, how="left", nulls_equal=True,
-                                          maintain_order="left")["_seen"].fill_null(False)
-    if duplicate.any():
-        failures.append(pl.DataFrame({
-            "_pos": candidates["_pos"].filter(duplicate), "column": ",".join(contract.key), "rule": "key_unique_in_file",
-            "original_value": keys.filter(duplicate).select(
-                pl.concat_str(list(contract.key), separator="|")).to_series(),
-        }))
-        candidates = candidates.filter(~duplicate)
-
-    failure_frame = (pl.concat(failures, how="vertical_relaxed") if failures
-                     else pl.DataFrame(schema={"_pos": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8,
-                                               "original_value": pl.Utf8}))
-    failure_frame = failure_frame.join(raw.select("_pos", pl.col("_row_number").alias("row_number"), "_file"),
-                                       on="_pos", how="left", maintain_order="left")
-    good = candidates.join(raw.select("_pos", "_row_number", "_export_date"), on="_pos", how="left",
-                           maintain_order="left").drop("_pos")
-    return good, failure_frame.select(_FAILURE_SCHEMA.names()).cast(dict(_FAILURE_SCHEMA))
-
-
-def _displayable(contract: Contract, failures: pl.DataFrame) -> pl.DataFrame:
-    """Failure records whose original values are safe to keep: control characters shown escaped,
-    personal data masked (pii columns) or scrubbed (anything looking like a phone or e-mail)."""
-    pii = {c.name for c in contract.columns if c.pii}
-    failures = failures.with_columns(pl.col("original_value").cast(pl.Utf8).str.replace_many(
-        CONTROL_CHARACTERS, [f"\\x{ord(c):02x}" for c in CONTROL_CHARACTERS]))  # shown, never raw
-    return failures.with_columns(
-        pl.when(pl.col("column").is_in(list(pii)))
-        .then(pl.col("original_value").map_elements(mask_value, return_dtype=pl.Utf8))
-        .otherwise(pl.col("original_value").map_elements(scrub, return_dtype=pl.Utf8)).alias("original_value"))
-
-
-def _pandera_failures(contract: Contract, frame: pl.DataFrame, positions: pl.Series, raw: pl.DataFrame) -> pl.DataFrame:
-    """Rows breaking the Pandera schema (ranges, enums, cross-field rules) as failure records;
-    ``positions``: each row's ``_pos`` (its row in ``raw``, the values as read)."""
-    empty = pl.DataFrame(schema={"_pos": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8})
-    if frame.height == 0:
-        return empty
-    try:
-        contract.pandera_schema.validate(frame, lazy=True)
-        return empty
-    except pa.errors.SchemaErrors as err:
-        cases = err.failure_cases
-    rules = {r.name: r for r in contract.rules}
-    cases = cases.filter(pl.col("index").is_not_null())
-    if cases.height == 0:
-        raise FileProblem("", "schema", f"{contract.entity}: schema error without row: {err.failure_cases}")
-    records = []
-    for case in cases.iter_rows(named=True):
-        pos = positions[case["index"]]
-        check = _rule_name(contract, case)
-        column = rules[check].column if check in rules else (case["column"] or "")
-        if check == "not_nullable":
-            check = "required"
-        original = raw[column][pos] if column in raw.columns else None
-        if check in rules:
-            rule = rules[check]
-            original = f"{rule.column}={raw[rule.column][pos]}; {rule.gte}={raw[rule.gte][pos]}"
-        records.append({"_pos": pos, "column": column, "rule": check, "original_value": original})
-    return pl.DataFrame(records, schema=empty.schema)
-
-
-def _rule_name(contract: Contract, case: dict) -> str:
-    """The contract's rule name of a Pandera failure case (Pandera reports a check's error text, e.g.
-    ``greater_than_or_equal_to(0)``, so map it back through the check's position)."""
-    check, number = str(case["check"]), case.get("check_number")
-    if number is not None and number >= 0:
-        if case.get("schema_context") == "DataFrameSchema" and number < len(contract.rules):
-            return contract.rules[number].name
-        column = contract.pandera_schema.columns.get(case.get("column") or "")
-        if case.get("schema_context") == "Column" and column is not None and number < len(column.checks):
-            return column.checks[number].name or check
-    return check
 
 
 def _with_lineage(good: pl.DataFrame, contract: Contract, f: LandingFile, load: FileLoad) -> pl.DataFrame:

@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_contracts.layout import RawLayout
+
 EXTENSIONS = (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
 #: picked up too, so the reader fails them with a clear message instead of silently ignoring them.
 UNSUPPORTED = (".xls", ".xlsm", ".xlsb", ".tsv", ".txt")
@@ -262,9 +264,10 @@ def analysis_date(landing_dir: Path, found: Scan | None = None) -> tuple[dt.date
     return newest.export_date, f"newest export date in the landing folder: {newest.relative}"
 
 
-def latest_export_date(landing_dir: Path) -> dt.date | None:
-    """The default analysis date: see :func:`analysis_date`."""
-    return analysis_date(landing_dir)[0]
+def latest_export_date(landing_dir: Path, source: str | None = None) -> dt.date | None:
+    """The newest export date of a file that loads: of ``source`` (export freshness), else of any
+    source (the default analysis date, see :func:`analysis_date`)."""
+    return max((f.export_date for f in scan(landing_dir).exports if source is None or f.source == source), default=None)
 
 
 def describe_ignored(found: Scan, limit: int = 20) -> list[str]:
@@ -275,19 +278,15 @@ def describe_ignored(found: Scan, limit: int = 20) -> list[str]:
     return lines
 
 
-def landing_record_path(raw_dir: Path) -> Path:
-    """Where :func:`write_landing_record` keeps the latest scan (``raw/_loads/_landing.json``)."""
-    return Path(raw_dir) / "_loads" / "_landing.json"
-
-
 def write_landing_record(raw_dir: Path, landing_dir: Path, found: Scan | None = None) -> dict:
-    """Record the ignored entries, problems and default analysis date of the landing folder."""
+    """Record the ignored entries, problems and default analysis date of the landing folder
+    (:attr:`RawLayout.landing_record`, ``raw/_loads/_landing.json``)."""
     found = found or scan(landing_dir)
     date, reason = analysis_date(landing_dir, found)
     record = {"scanned_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "analysis_date": date.isoformat() if date else None, "analysis_date_reason": reason,
               **found.as_dict()}
-    path = landing_record_path(raw_dir)
+    path = RawLayout(raw_dir).landing_record
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -298,7 +297,7 @@ def write_landing_record(raw_dir: Path, landing_dir: Path, found: Scan | None = 
 def read_landing_record(raw_dir: Path) -> dict | None:
     """The record of the latest scan (see :func:`write_landing_record`), if any."""
     try:
-        return json.loads(landing_record_path(raw_dir).read_text(encoding="utf-8"))
+        return json.loads(RawLayout(raw_dir).landing_record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -24,6 +24,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.lock import LockRecord, WarehouseLock, inspect
+from data_contracts.layout import RawLayout
 from orchestration.keys import ALERTED_TAG, DIED_TAG, WAREHOUSE_TAG
 
 SILENT_SECONDS = 300
@@ -132,7 +133,7 @@ def temporaries(settings: Settings) -> list[Path]:
     """Files and folders the pipeline writes as temporaries and removes when it succeeds (ingest
     staging, ``*.tmp`` before a rename, publish's staging database and Parquet, DuckDB's spill
     folder of the working database). Never the working database's ``.wal``: it holds committed data."""
-    staging = settings.raw_dir / "_tmp"
+    staging = RawLayout(settings.raw_dir).staging_root
     found = [*(staging.iterdir() if staging.is_dir() else ()), Path(f"{settings.work_db}.tmp")]
     serving = settings.serving_db
     found += serving.parent.glob(f".{serving.stem}-*.duckdb*")

@@ -35,8 +35,8 @@ from crm_pulse.alerting.dispatch import describe_results, send
 from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from data_contracts.contract import contracts
-from data_contracts.ingest import RawLayout
 from data_contracts.landing import discover
+from data_contracts.layout import RawLayout
 from orchestration.jobs import refresh_in_progress, refresh_job
 from orchestration.keys import NEW_FILES_TAG, TRIGGER_TAG
 from orchestration.recovery import recover

@@ -16,7 +16,7 @@ from crm_pulse.warehouse import fingerprint
 from data_contracts import landing
 from data_contracts.contract import contracts
 from data_contracts.health import failing_count
-from data_contracts.ingest import RawLayout
+from data_contracts.layout import RawLayout
 from orchestration.keys import FULL_REFRESH_TAG, REFRESH_JOB, TRIGGER_TAG
 from orchestration.metadata import plain_metadata
 from orchestration.recovery import dead_run_note, recover
@@ -118,7 +118,7 @@ def quarantine_summary(settings: Settings) -> dict:
         read += int(current["rows_read"].sum())
         per_entity[contract.entity] = int(current["rows_quarantined"].sum())
     rules: list[dict] = []
-    folder = settings.raw_dir / "_quarantine"
+    folder = layout.quarantine_root
     if any(folder.glob("*/*.parquet")):
         frame = pl.read_parquet(folder / "*" / "*.parquet")
         rules = (frame.group_by("entity", "rule").agg(pl.struct("source_file", "row_number").n_unique().alias("rows"))

@@ -8,7 +8,7 @@ import json
 import polars as pl
 
 from data_contracts import health
-from data_contracts.ingest import LOAD_LOG_SCHEMA
+from data_contracts.layout import LOAD_LOG_SCHEMA
 from data_contracts.privacy import scrub
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5)

@@ -19,8 +19,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from data_contracts.ingest import RawLayout, ingest_entity
+from data_contracts.ingest import ingest_entity
 from data_contracts.landing import discover
+from data_contracts.layout import RawLayout
 from data_contracts.readers import FileProblem
 
 EXPORT_DATE = "2025-03-01"

@@ -19,7 +19,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from data_contracts.ingest import LOAD_LOG_SCHEMA, RawLayout, ingest_entity
+from data_contracts.ingest import ingest_entity
+from data_contracts.layout import LOAD_LOG_SCHEMA, RawLayout
 from data_contracts.landing import discover
 from data_contracts.readers import FileProblem
 

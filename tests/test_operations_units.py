@@ -17,8 +17,9 @@ from dagster import DagsterInstance, build_schedule_context, build_sensor_contex
 from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.freshness import Clock, evaluate, evaluate_all, resolve_clock
-from data_contracts.ingest import RawLayout, ingest_entity
+from data_contracts.ingest import ingest_entity
 from data_contracts.landing import discover
+from data_contracts.layout import RawLayout
 from orchestration.keys import CLOCK_TAG
 from tests.harness import environment
 

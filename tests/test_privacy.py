@@ -26,8 +26,9 @@ import pytest
 from crm_pulse.config.settings import Settings, SettingsError
 from data_contracts import privacy
 from data_contracts.contract import contracts
-from data_contracts.ingest import RawLayout, ingest_entity
+from data_contracts.ingest import ingest_entity
 from data_contracts.landing import discover
+from data_contracts.layout import RawLayout
 from data_contracts.privacy import HashKeyError, hash_key, mask_value, scrub
 from data_contracts.readers import iter_batches
 from tests.harness import run_pipeline

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from data_contracts import readers
+from data_contracts.readers import encoding as text_encoding, json as json_reader
 from data_contracts.readers import FileProblem, detect_encoding, iter_batches
 
 TRICKY_VALUES = [
@@ -61,7 +62,7 @@ def tricky_ndjson(seed: int, lines: int = 1500) -> str:
 
 
 def read(path: Path, fast: bool, monkeypatch, **kwargs) -> list[readers.Batch]:
-    monkeypatch.setattr(readers, "_FAST_JSON", fast)
+    monkeypatch.setattr(json_reader, "_FAST_JSON", fast)
     return list(iter_batches(path, **kwargs))
 
 
@@ -78,7 +79,7 @@ def assert_same(slow: list[readers.Batch], fast: list[readers.Batch]) -> None:
 def parts(monkeypatch) -> dict[str, int]:
     """Counts the blocks each decoder handled (so a test can tell the fast path really ran)."""
     counts = {"fast": 0, "slow": 0}
-    fast_part, slow_part = readers._fast_part, readers._slow_part
+    fast_part, slow_part = json_reader._fast_part, json_reader._slow_part
 
     def counted_fast(*args, **kwargs):
         part = fast_part(*args, **kwargs)
@@ -89,16 +90,16 @@ def parts(monkeypatch) -> dict[str, int]:
         counts["slow"] += 1
         return slow_part(*args, **kwargs)
 
-    monkeypatch.setattr(readers, "_fast_part", counted_fast)
-    monkeypatch.setattr(readers, "_slow_part", counted_slow)
+    monkeypatch.setattr(json_reader, "_fast_part", counted_fast)
+    monkeypatch.setattr(json_reader, "_slow_part", counted_slow)
     return counts
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 @pytest.mark.parametrize("batch_rows", [7, 200_000])
 def test_fast_path_gives_the_reference_batches(tmp_path, monkeypatch, parts, seed, batch_rows):
-    monkeypatch.setattr(readers, "_JSON_BLOCK", 4096)  # many blocks: plain ones and odd ones
-    monkeypatch.setattr(readers, "_JSON_CHUNK_ROWS", 50)  # chunk boundaries decide where notes land
+    monkeypatch.setattr(json_reader, "_JSON_BLOCK", 4096)  # many blocks: plain ones and odd ones
+    monkeypatch.setattr(json_reader, "_JSON_CHUNK_ROWS", 50)  # chunk boundaries decide where notes land
     encoding = "gb18030" if seed == 3 else "utf-8-sig" if seed == 4 else "utf-8"
     path = tmp_path / ("tickets.json" if seed == 2 else "tickets.ndjson")  # a .json holding NDJSON
     path.write_bytes(tricky_ndjson(seed).encode(encoding))
@@ -113,7 +114,7 @@ def test_fast_path_gives_the_reference_batches(tmp_path, monkeypatch, parts, see
 
 def test_plain_file_is_read_natively_with_exact_values(tmp_path, monkeypatch, parts):
     """Every block of a plain export goes through polars; values checked against the stdlib."""
-    monkeypatch.setattr(readers, "_JSON_BLOCK", 8192)
+    monkeypatch.setattr(json_reader, "_JSON_BLOCK", 8192)
     rng = random.Random(7)
     lines = [_line(rng, KEYS[:7] if i % 9 != 4 else KEYS[:7][::-1], PLAIN_VALUES) for i in range(3000)]
     lines[5] = ""  # a blank line keeps its number
@@ -175,7 +176,7 @@ def test_duplicate_keys_keep_the_last_value_like_the_reference(tmp_path, monkeyp
     ('{"id": "T1500", "amount": 15', "not valid JSON (Expecting ',' delimiter at column 29)"),  # truncated
 ])
 def test_bad_line_is_quarantined_like_the_reference(tmp_path, monkeypatch, parts, bad, reason):
-    monkeypatch.setattr(readers, "_JSON_BLOCK", 4096)
+    monkeypatch.setattr(json_reader, "_JSON_BLOCK", 4096)
     lines = [json.dumps({"id": f"T{i}", "amount": i}) for i in range(1, 2001)]
     lines[1499] = bad  # far past the first blocks, which the fast path already took
     path = tmp_path / "tickets.ndjson"
@@ -212,14 +213,14 @@ def test_detection_reads_a_bounded_window(tmp_path):
     # a byte that is not UTF-8 far after the window does not change the decision
     path = tmp_path / "b.csv"
     path.write_bytes(("id,name\n" + "1,北京\n" * 600_000).encode("utf-8") + b"2,\xff\n")
-    assert path.stat().st_size > readers._DETECT_BYTES + (1 << 20)
+    assert path.stat().st_size > text_encoding._DETECT_BYTES + (1 << 20)
     assert detect_encoding(path) == "utf-8"
 
 
 def gbk_ndjson_with_bad_byte(tmp_path: Path) -> tuple[Path, int]:
     record = '{"ticket_id": "TK%06d", "channel": "微信", "assignee": "梁宇", "note": "客户投诉物流太慢"}\n'
     good = "".join(record % i for i in range(1, 80_001)).encode("gbk")
-    assert len(good) > readers._DETECT_BYTES + (1 << 20)
+    assert len(good) > text_encoding._DETECT_BYTES + (1 << 20)
     path = tmp_path / "tickets.ndjson"
     path.write_bytes(good + b'{"ticket_id": "TK\xff\xff"}\n' + (record % 0).encode("gbk"))
     return path, 80_001
@@ -242,7 +243,7 @@ def test_utf8_json_array_with_a_bad_byte_after_the_window(tmp_path):
     records = ",\n".join(f'{{"id": {i}, "name": "北京公司"}}' for i in range(300_000))
     path = tmp_path / "s.json"
     path.write_bytes(b"[\n" + records.encode() + b',\n{"id": "\xc3("}\n]\n')
-    assert path.stat().st_size > readers._DETECT_BYTES + (1 << 20)
+    assert path.stat().st_size > text_encoding._DETECT_BYTES + (1 << 20)
     with pytest.raises(FileProblem) as err:
         list(iter_batches(path))
     assert err.value.problem == "encoding"
@@ -254,7 +255,7 @@ def test_csv_with_a_bad_byte_after_the_window_fails_clearly(tmp_path, encoding, 
     rows = "".join(f"O{i},客户{i},2025-01-01\n" for i in range(400_000)).encode(encoding)
     path = tmp_path / "orders.csv"
     path.write_bytes("订单号,客户,日期\n".encode(encoding) + rows + b"O-1," + bad + b",2025-01-01\n")
-    assert path.stat().st_size > readers._DETECT_BYTES + (1 << 20)
+    assert path.stat().st_size > text_encoding._DETECT_BYTES + (1 << 20)
     with pytest.raises(FileProblem) as err:
         list(iter_batches(path, display_name="erp/orders.csv"))
     assert err.value.problem == "encoding"
@@ -284,8 +285,8 @@ def tricky_array(seed: int) -> str:
 @pytest.mark.parametrize("seed", [5, 6])
 @pytest.mark.parametrize("batch_rows", [9, 200_000])
 def test_array_fast_path_gives_the_reference_batches(tmp_path, monkeypatch, parts, seed, batch_rows):
-    monkeypatch.setattr(readers, "_JSON_BLOCK", 4096)
-    monkeypatch.setattr(readers, "_JSON_CHUNK_ROWS", 50)
+    monkeypatch.setattr(json_reader, "_JSON_BLOCK", 4096)
+    monkeypatch.setattr(json_reader, "_JSON_CHUNK_ROWS", 50)
     path = tmp_path / "satisfaction.json"
     path.write_bytes(tricky_array(seed).encode("gb18030" if seed == 6 else "utf-8"))
     slow = outcome(path, False, monkeypatch, batch_rows=batch_rows)

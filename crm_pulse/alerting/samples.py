@@ -14,6 +14,7 @@ from typing import Mapping
 from crm_pulse.alerting.message import MAX_SAMPLES
 from crm_pulse.config.settings import PROJECT_ROOT, Settings
 from crm_pulse.warehouse.sql import sql_literal
+from data_contracts.layout import RawLayout
 
 _LOG = logging.getLogger("crm_pulse.alerting")
 
@@ -144,7 +145,7 @@ def _sql_value(value) -> str:
 
 def quarantine_reasons(settings: Settings, entity: str, limit: int = MAX_SAMPLES) -> list[str]:
     """Most frequent quarantine rules of one entity, with an example each."""
-    folder = settings.raw_dir / "_quarantine" / entity
+    folder = RawLayout(settings.raw_dir).quarantine_dir(entity)
     if not any(folder.glob("*.parquet")):
         return []
     import polars as pl

@@ -28,6 +28,7 @@ from crm_pulse.config.dbt_vars import business_vars
 from crm_pulse.config.settings import Settings
 from crm_pulse.warehouse.connection import connect
 from data_contracts.files import replacing
+from data_contracts.layout import RawLayout
 
 ORDERS_KEY = AssetKey(["marts", "fct_orders"])
 PREDICTIONS_KEY = AssetKey(["raw", "analytics", "clv_customer_predictions"])
@@ -39,7 +40,7 @@ ORDERS_SQL = ("SELECT customer_id, order_date, revenue FROM marts.fct_orders "
 
 def analytics_dir(raw_dir: Path) -> Path:
     """Folder of the model outputs (the dbt source `analytics` reads <raw>/_analytics/<table>.parquet)."""
-    return raw_dir / "_analytics"
+    return RawLayout(raw_dir).analytics_dir
 
 
 def read_completed_orders(work_db: Path, as_of: dt.date) -> pl.DataFrame:

@@ -19,8 +19,9 @@ from dagster import (
 
 from data_contracts import privacy
 from data_contracts.contract import Contract, contracts
-from data_contracts.ingest import RawLayout, ingest_entity
+from data_contracts.ingest import ingest_entity
 from data_contracts import landing
+from data_contracts.layout import RawLayout
 from data_contracts.readers import FileProblem
 from orchestration.keys import FULL_REFRESH_TAG, LAYER_TAG, load_id_of, raw_key
 from orchestration.resources import PipelineSettings
@@ -101,10 +102,9 @@ def conservation_check(contract: Contract, layout: RawLayout, load_id: str) -> A
     log = layout.read_load_log(contract.entity).filter(pl.col("load_id") == load_id)
     broken = []
     for rec in log.iter_rows(named=True):
-        export_date = rec["export_date"].isoformat()
-        name = f"{export_date}__{rec['source_file'].rsplit('/', 1)[-1]}.parquet"
+        name = layout.file_name(rec["export_date"], rec["source_file"])
         data = layout.entity_dir(contract) / name
-        quarantine = layout.root / "_quarantine" / contract.entity / name
+        quarantine = layout.quarantine_dir(contract.entity) / name
         loaded = pl.scan_parquet(data).select(pl.len()).collect().item() if data.exists() else 0
         quarantined = (pl.scan_parquet(quarantine).select(pl.col("row_number").n_unique()).collect().item()
                        if quarantine.exists() else 0)

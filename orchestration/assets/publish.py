@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from crm_pulse.warehouse.publish import publish
 from crm_pulse.warehouse.sql import sql_literal
+from data_contracts.layout import RawLayout
 from orchestration.assets.quality import DATA_QUALITY_KEY
 from orchestration.assets.transform import dbt_models
 from orchestration.resources import PipelineSettings
@@ -25,14 +26,16 @@ SERVING_KEY = AssetKey(["publish", "serving_database"])
 def serving_database(context: AssetExecutionContext, settings: PipelineSettings) -> MaterializeResult:
     cfg = settings.get()
     tables = {key.path[-1]: f"marts.{key.path[-1]}" for key in MART_KEYS}
-    raw = cfg.raw_dir.as_posix()
+    layout = RawLayout(cfg.raw_dir)
+    folders = {"quarantine": layout.quarantine_root, "source_loads": layout.loads_dir,
+               "data_quality": layout.quality_dir}
     extra = {
-        "quarantine": f"SELECT * FROM read_parquet({sql_literal(raw + '/_quarantine/*/*.parquet')}, union_by_name = true)",
-        "source_loads": f"SELECT * FROM read_parquet({sql_literal(raw + '/_loads/*.parquet')}, union_by_name = true)",
-        "data_quality": f"SELECT * FROM read_parquet({sql_literal(raw + '/_quality/*.parquet')}, union_by_name = true) "
+        "quarantine": f"SELECT * FROM {_read_parquet(layout.quarantine_root, '*/*.parquet')}",
+        "source_loads": f"SELECT * FROM {_read_parquet(layout.loads_dir, '*.parquet')}",
+        "data_quality": f"SELECT * FROM {_read_parquet(layout.quality_dir, '*.parquet')} "
                         "ORDER BY recorded_at, record_type, asset, check_name, source_file",
     }
-    extra = {name: sql for name, sql in extra.items() if _has_files(cfg.raw_dir, name)}
+    extra = {name: sql for name, sql in extra.items() if any(folders[name].glob("**/*.parquet"))}
     published = publish(cfg.work_db, cfg.serving_db, cfg.marts_dir, tables, extra)
     context.log.info(f"published {len(published)} tables to {cfg.serving_db} and {cfg.marts_dir}")
     return MaterializeResult(metadata={
@@ -42,6 +45,6 @@ def serving_database(context: AssetExecutionContext, settings: PipelineSettings)
     })
 
 
-def _has_files(raw_dir, name: str) -> bool:
-    folder = {"quarantine": "_quarantine", "source_loads": "_loads", "data_quality": "_quality"}[name]
-    return any((raw_dir / folder).glob("**/*.parquet"))
+def _read_parquet(folder, pattern: str) -> str:
+    """DuckDB's ``read_parquet`` of the files matching ``pattern`` under ``folder``."""
+    return f"read_parquet({sql_literal(f'{folder.as_posix()}/{pattern}')}, union_by_name = true)"

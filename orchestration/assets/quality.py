@@ -30,7 +30,7 @@ from dagster import (
 from crm_pulse.warehouse.connection import connect
 from data_contracts import health
 from data_contracts.contract import contracts
-from data_contracts.ingest import RawLayout
+from data_contracts.layout import RawLayout
 from data_contracts.mart_contracts import load_suites, validate_mart
 from orchestration.assets.transform import dbt_models
 from orchestration.keys import load_id_of, raw_key
@@ -122,7 +122,7 @@ def _records(context: AssetExecutionContext, cfg, checks: list[AssetCheckResult]
     logs = [layout.read_load_log(c.entity) for c in contracts().values()]
     rows = health.check_rows(evaluations, context.run.run_id, load_id, now)
     rows += health.file_rows(pl.concat(logs, how="vertical_relaxed"), context.run.run_id, load_id, now)
-    path = health.write_run(cfg.raw_dir / "_quality", load_id, rows)
+    path = health.write_run(layout.quality_dir, load_id, rows)
     statuses = {s: sum(1 for r in rows if r["record_type"] == "check" and r["status"] == s)
                 for s in ("passed", "warning", "failed")}
     return MaterializeResult(asset_key=DATA_QUALITY_KEY, metadata={
