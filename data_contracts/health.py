@@ -21,6 +21,7 @@ from typing import Mapping
 import polars as pl
 
 from data_contracts.contract import contracts
+from data_contracts.files import replacing
 from data_contracts.privacy import scrub
 
 SCHEMA = pl.Schema({
@@ -111,7 +112,6 @@ def write_run(quality_dir: Path, load_id: str, rows: list[dict]) -> Path:
     quality_dir = Path(quality_dir)
     quality_dir.mkdir(parents=True, exist_ok=True)
     target = quality_dir / f"{load_id}.parquet"
-    tmp = target.with_suffix(".tmp")
-    pl.DataFrame(rows, schema=SCHEMA).write_parquet(tmp)
-    tmp.replace(target)
+    with replacing(target) as tmp:
+        pl.DataFrame(rows, schema=SCHEMA).write_parquet(tmp)
     return target

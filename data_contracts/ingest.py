@@ -36,6 +36,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from data_contracts.contract import Contract, contracts
+from data_contracts.files import replacing
 from data_contracts.landing import LandingFile
 from data_contracts.layout import LOAD_LOG_SCHEMA, RawLayout
 from data_contracts import privacy
@@ -213,9 +214,8 @@ def _commit(contract, layout, staging, files, loads, log, log_changed=False) -> 
         new = pl.DataFrame([l.record() for l in loads], schema=LOAD_LOG_SCHEMA)
         path = layout.load_log(contract.entity)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        pl.concat([log, new]).write_parquet(tmp)
-        tmp.replace(path)
+        with replacing(path) as tmp:
+            pl.concat([log, new]).write_parquet(tmp)
 
 
 class _Loader:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_contracts.files import replacing
 from data_contracts.layout import RawLayout
 
 EXTENSIONS = (".csv", ".xlsx", ".json", ".ndjson", ".jsonl")
@@ -288,9 +289,8 @@ def write_landing_record(raw_dir: Path, landing_dir: Path, found: Scan | None = 
               **found.as_dict()}
     path = RawLayout(raw_dir).landing_record
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     return record
 
 
