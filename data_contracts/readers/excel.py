@@ -15,6 +15,7 @@ from typing import Any
 from data_contracts.readers.common import (TITLE_LOOKAHEAD, Chunk, FileProblem, clean_cell, head_complete,
                                            header_position, leading_skips, rows_to_chunk, unreadable)
 
+
 def _cell_text(value: Any) -> str | None:
     """An XLSX cell as the string a user sees (ISO dates, full-precision numbers)."""
     if value is None:

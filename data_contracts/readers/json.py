@@ -20,6 +20,7 @@ from data_contracts.readers.common import (ROW_NUMBER, Chunk, FileProblem, clean
                                            unreadable)
 from data_contracts.readers.encoding import CHUNK_BYTES, detect_encoding, mixed_encoding
 
+
 def _json_text(value: Any) -> str | None:
     """A JSON value as text: numbers exactly as written, nested values as compact JSON."""
     if value is None:
