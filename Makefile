@@ -83,7 +83,9 @@ dev: install
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $(DEV_PORT)
 
 docs: install
-	cd dbt_project && ../$(BIN)/dbt docs generate --static --profiles-dir . && echo "open dbt_project/target/static_index.html (one self-contained file; or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+	mkdir -p $(CRM_PULSE_WAREHOUSE_DIR)
+	cd dbt_project && CRM_PULSE_WORK_DB=$(abspath $(CRM_PULSE_WAREHOUSE_DIR))/work.duckdb \
+		../$(BIN)/dbt docs generate --static --profiles-dir . && echo "open dbt_project/target/static_index.html (one self-contained file; or: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
 
 # Benchmark (not part of `make test`): full + incremental refresh at S/M/L vs a bare DuckDB baseline.
 # make bench [SCALES=S,M,L] [BENCH_PROCESSES=2] [BENCH_NOTE="..."]; results: bench/results.json, bench/README.md

@@ -8,6 +8,7 @@ real headless Chromium (Debian's chromium), it shows a mart's documented descrip
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -20,11 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "dbt_project" / "target" / "static_index.html"
 
 
-def test_make_docs_page_works_as_a_file():
+def test_make_docs_page_works_as_a_file(tmp_path):
     chromium = find_chromium()
     if chromium is None:
         pytest.fail("Chromium is not installed: run `make test-deps`")
-    done = subprocess.run(["make", "docs"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # as on a fresh clone: no warehouse folder yet, no dbt location in the environment
+    env = {k: v for k, v in os.environ.items() if k != "CRM_PULSE_WORK_DB"}
+    env["CRM_PULSE_WAREHOUSE_DIR"] = str(tmp_path / "not-yet" / "warehouse")
+    done = subprocess.run(["make", "docs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "dbt_project/target/static_index.html" in done.stdout
     models = yaml.safe_load((ROOT / "dbt_project" / "models" / "marts" / "_models.yml").read_text(encoding="utf-8"))
