@@ -38,15 +38,15 @@ def check_columns(contract: Contract, f: LandingFile, header: list[str], mapping
     spellings = {name: ", ".join(dict.fromkeys((name, *contract.column(name).aliases))) for name in missing}
     accepted = (spellings[missing[0]] if len(missing) == 1
                 else "; ".join(f"{name}: {spelled}" for name, spelled in spellings.items()))
-    shown = ", ".join(_shown_header(h) for h in header[:HEADERS_SHOWN]) or "none"
+    shown = ", ".join(shown_header(h) for h in header[:HEADERS_SHOWN]) or "none"
     more = f" and {len(header) - HEADERS_SHOWN} more" if len(header) > HEADERS_SHOWN else ""
     raise FileProblem(f.relative, "missing_column",
                       f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity} "
                       f"(accepted: {accepted}); the file's headers: {shown}{more}{hint}")
 
 
-def _shown_header(header: str, width: int = 40) -> str:
-    """A header as the message shows it: one line (line breaks and control characters escaped),
+def shown_header(header: str, width: int = 40) -> str:
+    """A header as a message shows it: one line (line breaks and control characters escaped),
     contacts masked (a file without a header row has data there), long ones cut, a blank one quoted."""
     text = scrub("".join(f"\\x{ord(c):02x}" if c in _UNPRINTABLE else c for c in str(header)))
     text = text if len(text) <= width else text[:width - 1] + "…"
