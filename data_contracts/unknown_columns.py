@@ -35,5 +35,6 @@ def latest(raw_dir: Path) -> list[dict]:
 
 def _files(log: pl.DataFrame) -> list[dict]:
     rows = [{"entity": r["entity"], "source_file": r["source_file"], "load_id": r["load_id"],
-             "columns": json.loads(r["unknown_columns"] or "[]")} for r in log.sort("source_file").iter_rows(named=True)]
+             "columns": json.loads(r["unknown_columns"] or "[]")}
+            for r in log.sort("source_file").iter_rows(named=True)]
     return [r for r in rows if r["columns"]]

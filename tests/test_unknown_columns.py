@@ -33,7 +33,8 @@ def ingest(landing: Path, raw: Path, source: str, entity: str, load_id: str, day
 
 def test_unknown_columns_of_a_load_and_of_each_entitys_latest_load(tmp_path):
     landing, raw = tmp_path / "landing", tmp_path / "raw"
-    land(landing, "erp/2025-03-01/orders.csv", f"{ORDERS_HEADER},备注,内部标记\nO1,C1,2025-02-01,completed,10,急,x\n")
+    land(landing, "erp/2025-03-01/orders.csv",
+         f"{ORDERS_HEADER},备注,内部标记\nO1,C1,2025-02-01,completed,10,急,x\n")
     land(landing, "crm/2025-03-01/customers.csv", "customer_id,customer_name,status,微信\nC1,甲公司,活跃,w1\n")
     ingest(landing, raw, "erp", "orders", "load1", 1)
     ingest(landing, raw, "crm", "customers", "load1", 1)
