@@ -3,8 +3,8 @@
 :func:`validate_batch` splits rows into typed good rows and failure records (:data:`FAILURE_SCHEMA`):
 values that do not parse, required values missing, dates after the export date, unknown references,
 control characters in strict columns, the Pandera schema (ranges, enums, cross-field rules) and
-keys repeated within a file. :func:`check_columns` fails a file missing required columns;
-:func:`displayable` makes failure records safe to keep in the quarantine.
+keys repeated within a file. :func:`check_columns` fails a file missing required columns (saying what
+it accepts and what it found); :func:`displayable` makes failure records safe to keep in the quarantine.
 """
 
 from __future__ import annotations
@@ -19,18 +19,41 @@ from data_contracts.privacy import mask_value, scrub
 from data_contracts.readers import FileProblem
 
 
+#: headers a missing-column message lists at most (a wide file's header row would bury the message)
+HEADERS_SHOWN = 12
+
+
 def check_columns(contract: Contract, f: LandingFile, header: list[str], mapping: dict[str, str]) -> None:
-    """Missing required columns fail the file; say which entity the file looks like instead."""
+    """Missing required columns fail the file. The message lists the accepted spellings of each missing
+    column, the headers the file has (the first :data:`HEADERS_SHOWN`) and which entity the file looks
+    like instead, if any."""
     missing = [c for c in contract.required if c not in mapping.values()]
     if not missing:
         return
     hint = ""
     for other in contracts().values():
         if other.entity != contract.entity and set(other.required) <= set(other.map_headers(header)[0].values()):
-            hint = f" (its columns match a {other.entity} export: is it in the wrong place?)"
+            hint = f"; its columns match a {other.entity} export: is it in the wrong place?"
             break
+    spellings = {name: ", ".join(dict.fromkeys((name, *contract.column(name).aliases))) for name in missing}
+    accepted = (spellings[missing[0]] if len(missing) == 1
+                else "; ".join(f"{name}: {spelled}" for name, spelled in spellings.items()))
+    shown = ", ".join(shown_header(h) for h in header[:HEADERS_SHOWN]) or "none"
+    more = f" and {len(header) - HEADERS_SHOWN} more" if len(header) > HEADERS_SHOWN else ""
     raise FileProblem(f.relative, "missing_column",
-                      f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity}{hint}")
+                      f"{f.relative}: missing required column(s) {', '.join(missing)} for {contract.entity} "
+                      f"(accepted: {accepted}); the file's headers: {shown}{more}{hint}")
+
+
+def shown_header(header: str, width: int = 40) -> str:
+    """A header as a message shows it: one line (line breaks and control characters escaped),
+    contacts masked (a file without a header row has data there), long ones cut, a blank one quoted."""
+    text = scrub("".join(f"\\x{ord(c):02x}" if c in _UNPRINTABLE else c for c in str(header)))
+    text = text if len(text) <= width else text[:width - 1] + "…"
+    return text if text.strip() else repr(text)
+
+
+_UNPRINTABLE = frozenset([*CONTROL_CHARACTERS, "\t", "\n", "\r"])
 
 
 FAILURE_SCHEMA = pl.Schema({"row_number": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "original_value": pl.Utf8,

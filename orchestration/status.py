@@ -13,10 +13,11 @@ from crm_pulse.config.operations import OpsSettings
 from crm_pulse.config.settings import Settings
 from crm_pulse.freshness import evaluate_all
 from crm_pulse.warehouse import fingerprint
-from data_contracts import landing
+from data_contracts import landing, unknown_columns
 from data_contracts.contract import contracts
 from data_contracts.health import failing_count
 from data_contracts.layout import RawLayout
+from data_contracts.validation import shown_header
 from orchestration.keys import FULL_REFRESH_TAG, REFRESH_JOB, TRIGGER_TAG
 from orchestration.metadata import plain_metadata
 from orchestration.recovery import dead_run_note, recover
@@ -38,6 +39,7 @@ class Status:
     checks: list[CheckLine] = field(default_factory=list)
     freshness: list[dict] = field(default_factory=list)
     quarantine: dict = field(default_factory=dict)
+    unknown_columns: list[dict] = field(default_factory=list)  # ignored headers, each entity's latest load
     serving: dict = field(default_factory=dict)
     last_check: dict | None = None  # the last refresh's input check (crm_pulse/warehouse/fingerprint.py)
     landing: dict = field(default_factory=dict)  # analysis date and why, ignored entries (data_contracts/landing.py)
@@ -90,6 +92,7 @@ def collect(settings: Settings, instance: DagsterInstance, ops: OpsSettings | No
             "days_old_by_wall_clock": (wall - result.newest_export).days if result.newest_export else None,
         })
     status.quarantine = quarantine_summary(settings)
+    status.unknown_columns = unknown_columns.latest(settings.raw_dir)
     status.last_check = fingerprint.read_json(fingerprint.check_path(settings))
     found = landing.scan(settings.landing_dir)
     status.landing = {"analysis_date": settings.resolved_as_of().isoformat(),
@@ -161,6 +164,10 @@ def render(status: Status) -> str:
                  f"({per})")
     for rule in q["top_rules"]:
         lines.append(f"  {rule['entity']}: {rule['rule']} ({rule['rows']} rows)")
+    unknown = status.unknown_columns
+    lines.append(f"extra cols: unknown columns (ignored) in each entity's latest load: "
+                 f"{f'{len(unknown)} file(s)' if unknown else 'none'}")
+    lines += [f"  {u['source_file']}: {', '.join(shown_header(c) for c in u['columns'])}" for u in unknown[:20]]
     land = status.landing
     if land:
         lines.append(f"landing:    analysis date {land['analysis_date']} ({land['analysis_date_reason']}); "

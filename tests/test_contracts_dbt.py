@@ -99,6 +99,16 @@ def _never_null(rules: dict) -> list[str]:
     return [c for group in not_null.values() for c in group] if isinstance(not_null, dict) else not_null
 
 
+#: how a test's description states its severity (the Dagster UI shows the description of every check)
+VERDICT = {"error": "Blocking (severity error): ", "warn": "Not blocking (severity warn): "}
+
+
+def _stated_reason(body: dict) -> str:
+    """Why the test has its severity, as its description says after :data:`VERDICT` ('' when it does not)."""
+    description, verdict = body.get("description") or "", VERDICT[body["config"]["severity"]]
+    return description.split(verdict, 1)[1] if verdict in description else ""
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_staging_test_states_its_severity_and_why(source):
     path = STAGING / source / "_models.yml"
@@ -108,12 +118,8 @@ def test_every_staging_test_states_its_severity_and_why(source):
             assert isinstance(body, dict), f"{where}: {name} has no explicit severity"
             assert body["config"]["severity"] in ("error", "warn"), f"{where}.{name}"
             tests += 1
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "severity:" in line]
-    assert len(lines) == tests > 0
-    for line in lines:
-        severity = line.split("severity:")[1].split("}")[0].strip()
-        reason = line.split("#", 1)[1].strip() if "#" in line else ""
-        assert reason.startswith(f"{severity} - ") and len(reason) > 30, line
+            assert len(_stated_reason(body)) > 30, f"{where}.{name}: {body.get('description')!r}"
+    assert tests > 0
 
 
 def test_warn_is_reserved_for_cross_export_consistency():
@@ -126,9 +132,8 @@ def test_warn_is_reserved_for_cross_export_consistency():
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(DBT)))
 def test_one_column_rules_test_per_model_states_severity_and_why(path):
-    """Every model and seed with rules has exactly one column_rules test, named rules_<model>, with its
-    severity and the reason on the same line; staging groups its never-null columns by reason."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """Every model and seed with rules has exactly one column_rules test, named rules_<model>, whose
+    description states its severity and the reason; staging groups its never-null columns by reason."""
     for entry in _entries(path):
         if entry["name"] not in RULES:
             continue
@@ -137,11 +142,7 @@ def test_one_column_rules_test_per_model_states_severity_and_why(path):
         assert not {"not_null", "unique", "accepted_values", "not_null_columns"} & set(names), (entry["name"], names)
         rules = _column_rules(entry)
         assert rules["name"] == f"rules_{entry['name']}" and rules.get("description"), entry["name"]
-        severity = rules["config"]["severity"]
-        start = lines.index(f"          name: rules_{entry['name']}")
-        line = next(ln for ln in lines[start:] if "severity:" in ln)
-        reason = line.split("#", 1)[1].strip() if "#" in line else ""
-        assert reason.startswith(f"{severity} - ") and len(reason) > 30, line
+        assert len(_stated_reason(rules)) > 30, (entry["name"], rules.get("description"))
         if path.is_relative_to(STAGING):
             groups = rules["arguments"].get("not_null")
             assert isinstance(groups, dict) and set(groups) <= STAGING_REASONS, (entry["name"], groups)
@@ -167,3 +168,15 @@ def test_every_never_null_unique_and_accepted_rule_is_kept():
             for column, values in (arguments.get("accepted_values") or {}).items():
                 assert values and len(set(map(repr, values))) == len(values), (entry["name"], column, values)
     assert seen == set(RULES)
+
+
+def test_every_dbt_test_in_the_manifest_says_what_it_guarantees_and_why_it_blocks_or_not():
+    """Dagster shows each dbt test as an asset check with the test's description: none is left without one,
+    and each states its severity (the one in its config) and why."""
+    from orchestration.project import ensure_manifest, load_manifest
+
+    tests = [n for n in load_manifest(ensure_manifest())["nodes"].values() if n["resource_type"] == "test"]
+    unexplained = [n["unique_id"] for n in tests
+                   if len(_stated_reason({"description": n["description"], "config": n["config"]})) <= 30
+                   or len(n["description"].split(VERDICT[n["config"]["severity"]])[0]) <= 20]  # and what it guarantees
+    assert len(tests) >= 38 and not unexplained, unexplained

@@ -18,12 +18,14 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+import yaml
 
 from data_contracts.ingest import ingest_entity
 from data_contracts.landing import discover
 from data_contracts.layout import RawLayout
 from data_contracts.readers import FileProblem
 
+CONTRACTS = Path(__file__).resolve().parent.parent / "data_contracts" / "sources"
 EXPORT_DATE = "2025-03-01"
 LOADED_AT = dt.datetime(2025, 3, 2, 8, 0)
 SOURCE = {"orders": "erp", "customers": "crm", "tickets": "ticketing", "satisfaction": "ticketing",
@@ -162,6 +164,46 @@ def test_one_bad_file_keeps_the_other_new_files_of_the_entity_out_too(tmp_path):
     assert str(err.value) == f"erp/{EXPORT_DATE}/orders_part2.csv: the file is empty (0 bytes)"
     assert fingerprint(tmp_path / "raw") == before
     assert not (tmp_path / "raw" / "_tmp").exists() or not any((tmp_path / "raw" / "_tmp").iterdir())
+
+
+def _spellings(entity: str, column: str) -> list[str]:
+    """A column's name and aliases, read from the contract YAML itself."""
+    spec = yaml.safe_load((CONTRACTS / f"{entity}.yml").read_text(encoding="utf-8"))["columns"][column]
+    return [column, *spec["aliases"]]
+
+
+def test_missing_column_message_lists_the_accepted_spellings_and_the_headers_found(tmp_path):
+    """A header that is no alias (客户 for the customer id): the message says what would be accepted and
+    what the file has, so the person fixing the export sees the mismatch at once."""
+    put(tmp_path / "landing", "orders", "订单号,客户,下单日期,状态,金额,备注\nO1,C1,2025-02-01,已完成,10,急\n")
+    with pytest.raises(FileProblem) as err:
+        ingest(tmp_path, "orders")
+    assert str(err.value) == (
+        f"erp/{EXPORT_DATE}/orders.csv: missing required column(s) customer_id for orders "
+        f"(accepted: {', '.join(_spellings('orders', 'customer_id'))}); "
+        "the file's headers: 订单号, 客户, 下单日期, 状态, 金额, 备注")
+
+
+def test_missing_columns_message_names_each_columns_spellings_and_caps_a_wide_header(tmp_path):
+    headers = ["order_id", "order_date", "status", *(f"extra_{i:02d}" for i in range(27))]  # 30 headers
+    put(tmp_path / "landing", "orders", ",".join(headers) + "\n" + ",".join(["1"] * 30) + "\n")
+    with pytest.raises(FileProblem) as err:
+        ingest(tmp_path, "orders")
+    message = str(err.value)
+    accepted = "; ".join(f"{c}: {', '.join(_spellings('orders', c))}" for c in ("customer_id", "amount"))
+    assert f"missing required column(s) customer_id, amount for orders (accepted: {accepted}); " in message
+    assert message.endswith(f"the file's headers: {', '.join(headers[:12])} and 18 more"), message
+
+
+def test_missing_column_message_shows_headers_on_one_line_without_contacts(tmp_path):
+    """A file without a header row: its first data row is the header, and the message must not repeat a
+    phone number or break its line on an embedded line break."""
+    put(tmp_path / "landing", "customers", '甲公司,13812345678,"a\nb",\n')
+    with pytest.raises(FileProblem) as err:
+        ingest(tmp_path, "customers")
+    message = str(err.value)
+    assert "\n" not in message and "13812345678" not in message, message
+    assert "the file's headers: 甲公司, 138" in message and "a\\x0ab" in message, message
 
 
 # --- row-level failures: quarantined with the rule, good rows load -------------------------------

@@ -73,7 +73,8 @@ def test_file_level_failure_names_the_file_and_leaves_published_data_unchanged(d
 
     assert run.exit_code == 1
     assert "refresh FAILED" in run.output and "published data left unchanged" in run.output
-    message = f"erp/{NEW_DATE}/orders.csv: missing required column(s) amount for orders"
+    message = (f"erp/{NEW_DATE}/orders.csv: missing required column(s) amount for orders (accepted: amount, 订单金额, "
+               "金额, 实付金额); the file's headers: 订单号, 客户ID, 下单日期, 订单状态")
     [line] = [l for l in run.output.splitlines() if "failed step raw__erp__orders" in l]
     assert line == f"  failed step raw__erp__orders: {message}", line
     assert "Traceback" not in run.output.split("refresh FAILED")[-1]

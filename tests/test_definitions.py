@@ -82,3 +82,31 @@ def test_pipeline_duckdb_connections_carry_the_memory_limit(monkeypatch):
     assert limit() == "1.8 GiB"  # default 2GB = 2e9 bytes
     monkeypatch.setenv("CRM_PULSE_DUCKDB_MEMORY_LIMIT", "500MB")
     assert limit() == "476.8 MiB"
+
+
+def _bare_placeholders(text: str | None) -> list[str]:
+    """``<word>`` outside backticks: the Dagster UI renders descriptions as Markdown (HTML allowed), which
+    drops such a placeholder as an unknown tag."""
+    import re
+
+    return re.findall(r"<[^<>\s]+>", re.sub(r"`[^`]*`", "", text or ""))
+
+
+def test_descriptions_keep_their_placeholders():
+    """Every asset, column and check description shown in the UI keeps ``<warehouse>``-like placeholders
+    (written inside backticks)."""
+    assert _bare_placeholders("to <warehouse>/x and `<name>.parquet`") == ["<warehouse>"]  # the rule itself
+    graph, bare = _graph(), {}
+    for spec in defs.resolve_all_asset_specs():
+        texts = [spec.description]
+        schema = spec.metadata.get("dagster/column_schema")
+        texts += [column.description for column in (schema.columns if schema else [])]
+        found = [placeholder for text in texts for placeholder in _bare_placeholders(text)]
+        if found:
+            bare[spec.key.to_user_string()] = found
+    checks = list(graph.asset_check_keys)
+    for key in checks:
+        found = _bare_placeholders(graph.get_check_spec(key).description)
+        if found:
+            bare[f"{key.asset_key.to_user_string()}:{key.name}"] = found
+    assert len(checks) > 60 and not bare, bare

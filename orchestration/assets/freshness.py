@@ -30,7 +30,7 @@ export_specs = [
         exports_key(source),
         group_name="ingest",
         kinds={"file"},
-        description=f"Daily exports of the {SOURCE_TITLES[source]}: <landing>/{source}/<YYYY-MM-DD>/ "
+        description=f"Daily exports of the {SOURCE_TITLES[source]}: `<landing>/{source}/<YYYY-MM-DD>/` "
         "(written by the source system, not by this pipeline).",
     )
     for source in SOURCES

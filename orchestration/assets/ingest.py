@@ -37,7 +37,8 @@ def landing_spec(contract: Contract) -> AssetSpec:
     return AssetSpec(
         landing_key(contract),
         group_name="ingest",
-        description=f"{contract.description} Export files <landing>/{contract.source}/<YYYY-MM-DD>/{contract.entity}.<ext>.",
+        description=f"{contract.description} Export files "
+        f"`<landing>/{contract.source}/<YYYY-MM-DD>/{contract.entity}.<ext>`.",
         kinds={"csv", "file"},
     )
 

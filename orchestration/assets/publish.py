@@ -20,7 +20,7 @@ SERVING_KEY = AssetKey(["publish", "serving_database"])
     group_name="publish",
     kinds={"duckdb", "parquet"},
     description="Copy every mart (plus the quarantine, source-load and data_quality records) from the working database "
-    "to <warehouse>/serving.duckdb and <warehouse>/marts/<table>.parquet, only after the build and its "
+    "to `<warehouse>/serving.duckdb` and `<warehouse>/marts/<table>.parquet`, only after the build and its "
     "checks passed; replaced atomically.",
 )
 def serving_database(context: AssetExecutionContext, settings: PipelineSettings) -> MaterializeResult:

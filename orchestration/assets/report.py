@@ -16,7 +16,7 @@ REPORT_KEY = AssetKey(["report", "customer_report"])
     kinds={"html", "pdf"},
     description="Customer-analysis report for the last complete month or quarter (CRM_PULSE_REPORT_PERIOD) "
     "against the one before: headline KPIs, conclusions, problems and charts, read from serving.duckdb "
-    "(read-only); <warehouse>/reports/customer-report-<period>-<lang>.html, plus .pdf when Chromium is installed.",
+    "(read-only); `<warehouse>/reports/customer-report-<period>-<lang>.html`, plus `.pdf` when Chromium is installed.",
 )
 def customer_report(context: AssetExecutionContext, settings: PipelineSettings) -> MaterializeResult:
     cfg = settings.get()
